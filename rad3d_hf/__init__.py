@@ -1,0 +1,38 @@
+"""rad3d-hf: the 3D-RAD benchmark for the Hugging Face ecosystem.
+
+Importing the package makes ``load_dataset("3d-rad", ...)`` and ``evaluate.load("3d-rad-metric")`` resolve to the
+packaged builder and metric, offline (see :mod:`rad3d_hf.name_registration`). Heavier parts (volume decoding,
+transforms, models) load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it; imported on first access so `import rad3d_hf` stays light (no torch).
+_LAZY: dict[str, str] = {
+    "read_volume": "rad3d_hf.volume_io",
+    "read_volume_header": "rad3d_hf.volume_io",
+    "M3DTransform": "rad3d_hf.transforms",
+    "ThreeDRad": "rad3d_hf.builder",
+    "ThreeDRadConfig": "rad3d_hf.builder",
+    "ensure_demo_data": "rad3d_hf.demo",
+    "score": "rad3d_hf.scoring",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rad3d_hf' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+from rad3d_hf import name_registration  # noqa: E402  (registers the two names; must follow __version__)
+
+name_registration.register()
