@@ -1,0 +1,98 @@
+"""Configuration of M3D-RAD: a 3D ViT (MONAI) + spatial-pooling projector + any causal language model.
+
+Defaults are M3D-LaMed's: a 1x32x256x256 input cut into 4x16x16 patches (8x16x16 = 2,048 patches), a 768-wide
+12-layer ViT, a 2x2x2 average pool (4x8x8 = 256 image tokens) and a two-layer MLP into the language model's width.
+"""
+
+from __future__ import annotations
+
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+
+class M3DRadVisionConfig(PreTrainedConfig):
+    """The 3D vision tower: ``monai.networks.nets.ViT`` arguments, named the transformers way.
+
+    ``image_size`` and ``patch_size`` are (depth, height, width); every image size must be a multiple of its patch
+    size, and the patch grid a multiple of the projector's pooling size.
+    """
+
+    model_type = "m3d_rad_vision"
+    base_config_key = "vision_config"
+
+    in_channels: int = 1
+    image_size: list[int] | tuple[int, ...] = (32, 256, 256)
+    patch_size: list[int] | tuple[int, ...] = (4, 16, 16)
+    hidden_size: int = 768
+    intermediate_size: int = 3072
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    dropout_rate: float = 0.0
+    qkv_bias: bool = False
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        self.image_size = [int(s) for s in self.image_size]
+        self.patch_size = [int(s) for s in self.patch_size]
+        if len(self.image_size) != 3 or len(self.patch_size) != 3:
+            raise ValueError(
+                f"image_size and patch_size must have 3 entries (D, H, W), got {self.image_size} and {self.patch_size}"
+            )
+        for size, patch in zip(self.image_size, self.patch_size):
+            if patch <= 0 or size % patch:
+                raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"
+            )
+
+    @property
+    def patch_grid(self) -> tuple[int, int, int]:
+        """Patches along (D, H, W): (8, 16, 16) for M3D's input."""
+        d, h, w = (s // p for s, p in zip(self.image_size, self.patch_size))
+        return d, h, w
+
+
+class M3DRadConfig(PreTrainedConfig):
+    """M3D-RAD: ``vision_config`` (:class:`M3DRadVisionConfig`), ``text_config`` (any causal LM config).
+
+    Args:
+        pooling_size: the projector's 3D average-pool kernel and stride (2 in M3D).
+        projector_hidden_act: activation between the projector's two linear layers (GELU in M3D).
+        image_token_id: id of ``<im_patch>``; its positions in ``input_ids`` receive the image features.
+    """
+
+    model_type = "m3d_rad"
+    sub_configs_defaults = {
+        "vision_config": M3DRadVisionConfig,
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="llama"),
+    }
+
+    vision_config: dict | PreTrainedConfig | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    pooling_size: int = 2
+    projector_hidden_act: str = "gelu"
+    image_token_id: int | None = None
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        grid = self.vision_config.patch_grid
+        if any(g % self.pooling_size for g in grid):
+            raise ValueError(f"the patch grid {list(grid)} is not a multiple of pooling_size {self.pooling_size}")
+        self.tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
+
+    @property
+    def image_token_grid(self) -> tuple[int, int, int]:
+        """Image tokens along (D, H, W) after pooling: (4, 8, 8) for M3D."""
+        d, h, w = (g // self.pooling_size for g in self.vision_config.patch_grid)
+        return d, h, w
+
+    @property
+    def num_image_tokens(self) -> int:
+        """How many ``<im_patch>`` tokens one image fills: 256 for M3D."""
+        d, h, w = self.image_token_grid
+        return d * h * w
+
+
+__all__ = ["M3DRadConfig", "M3DRadVisionConfig"]

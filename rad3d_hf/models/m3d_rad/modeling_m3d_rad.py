@@ -1,0 +1,191 @@
+"""M3D-RAD: M3D-LaMed's architecture as a transformers model that batches and pads correctly.
+
+``pixel_values`` (B, 1, D, H, W) in [0, 1] -> MONAI ViT (CLS token kept through the blocks, dropped from the output)
+-> patch features on the (D/pd, H/ph, W/pw) grid -> 3D average pool -> Linear, GELU, Linear -> one embedding per
+``<im_patch>`` token. The features replace the embeddings at the positions where ``input_ids`` holds the image token
+id, wherever those are, so left padding, right padding and batched generation all work; M3D-LaMed instead overwrote
+positions 1..256 by position and dropped the attention mask, which is only right for unpadded batches of one.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers.activations import ACT2FN
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from rad3d_hf.models.m3d_rad.configuration_m3d_rad import M3DRadConfig, M3DRadVisionConfig
+
+
+def build_vision_tower(config: M3DRadVisionConfig) -> nn.Module:
+    """MONAI's 3D ViT with M3D-LaMed's arguments and parameter names, without the parts M3D never used.
+
+    MONAI creates a classification head and a cross-attention norm per block that M3D's copy of the ViT does not
+    have; both are removed, since they would receive no gradient (DistributedDataParallel rejects such parameters)
+    and released checkpoints carry no weights for them.
+    """
+    from monai.networks.nets import ViT
+
+    vit = ViT(
+        in_channels=config.in_channels,
+        img_size=tuple(config.image_size),
+        patch_size=tuple(config.patch_size),
+        hidden_size=config.hidden_size,
+        mlp_dim=config.intermediate_size,
+        num_layers=config.num_hidden_layers,
+        num_heads=config.num_attention_heads,
+        proj_type="perceptron",
+        classification=True,
+        dropout_rate=config.dropout_rate,
+        spatial_dims=3,
+        qkv_bias=config.qkv_bias,
+    )
+    # MONAI's forward applies the head only `if hasattr(self, "classification_head")`, and the cross-attention
+    # norm only when the block was built with cross attention, so deleting both leaves the features unchanged.
+    del vit.classification_head
+    for block in vit.blocks:
+        del block.norm_cross_attn
+    return vit
+
+
+class M3DRadProjector(nn.Module):
+    """Spatial pooling projector: patch grid -> ``pooling_size`` average pool -> Linear, act, Linear."""
+
+    def __init__(self, config: M3DRadConfig) -> None:
+        super().__init__()
+        vision = config.vision_config
+        text_hidden = config.text_config.hidden_size
+        self.patch_grid = vision.patch_grid
+        self.pooling_size = config.pooling_size
+        self.projector = nn.Sequential(
+            nn.Linear(vision.hidden_size, text_hidden),
+            ACT2FN[config.projector_hidden_act],
+            nn.Linear(text_hidden, text_hidden),
+        )
+
+    def forward(self, patch_features: torch.Tensor) -> torch.Tensor:
+        batch, num_patches, width = patch_features.shape
+        d, h, w = self.patch_grid
+        if num_patches != d * h * w:
+            raise ValueError(f"expected {d * h * w} patch features ({d}x{h}x{w}), got {num_patches}")
+        # MONAI orders patches D-major then H then W, so this reshape puts each patch back at its grid position.
+        grid = patch_features.transpose(1, 2).reshape(batch, width, d, h, w)
+        pooled = F.avg_pool3d(grid, kernel_size=self.pooling_size, stride=self.pooling_size)
+        return self.projector(pooled.flatten(2).transpose(1, 2))
+
+
+class M3DRadPreTrainedModel(PreTrainedModel):
+    config_class = M3DRadConfig
+    config: M3DRadConfig
+    base_model_prefix = "m3d_rad"
+    main_input_name = "input_ids"
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _no_split_modules = ["TransformerBlock"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        # MONAI initialises these itself; re-initialise them so models built under `from_pretrained`'s empty
+        # weights (missing keys) still start from MONAI's distributions.
+        if hasattr(module, "cls_token") and isinstance(module.cls_token, nn.Parameter):
+            nn.init.zeros_(module.cls_token)
+        if hasattr(module, "position_embeddings") and isinstance(module.position_embeddings, nn.Parameter):
+            nn.init.trunc_normal_(module.position_embeddings, mean=0.0, std=0.02, a=-2.0, b=2.0)
+
+
+class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
+    """Vision tower + projector + causal language model; ``generate(input_ids, pixel_values=..., attention_mask=...)``.
+
+    Parameters live under ``vision_tower.*`` (MONAI ViT names), ``mm_projector.projector.{0,2}.*`` and
+    ``language_model.*`` (the language model's own names); :mod:`.checkpoint_keys` maps M3D-LaMed checkpoints on them.
+    """
+
+    def __init__(self, config: M3DRadConfig) -> None:
+        super().__init__(config)
+        self.vision_tower = build_vision_tower(config.vision_config)
+        self.mm_projector = M3DRadProjector(config)
+        self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        self.post_init()
+
+    # Embedding accessors delegate to the language model so resize_token_embeddings and peft work unchanged.
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.language_model.get_output_embeddings()
+
+    def set_output_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_output_embeddings(value)
+
+    def get_decoder(self) -> nn.Module:
+        return self.language_model.get_decoder()
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, C, D, H, W) images -> (B, num_image_tokens, text hidden size) embeddings."""
+        expected = (self.config.vision_config.in_channels, *self.config.vision_config.image_size)
+        if pixel_values.ndim != 5 or tuple(pixel_values.shape[1:]) != expected:
+            raise ValueError(f"pixel_values must have shape (batch, {', '.join(map(str, expected))}), "
+                             f"got {tuple(pixel_values.shape)}")
+        pixel_values = pixel_values.to(dtype=self.vision_tower.norm.weight.dtype)
+        hidden, _ = self.vision_tower(pixel_values)
+        return self.mm_projector(hidden[:, 1:])  # drop the CLS token, as M3D's "patch" feature selection does
+
+    def merge_image_features(self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor,
+                             image_features: torch.Tensor) -> torch.Tensor:
+        """Write ``image_features`` into ``inputs_embeds`` where ``input_ids`` holds the image token, row by row."""
+        image_token_id = self.config.image_token_id
+        if image_token_id is None:
+            raise ValueError("config.image_token_id is not set: the model cannot place image features")
+        mask = input_ids == image_token_id
+        per_row = mask.sum(dim=1)
+        expected = image_features.shape[1]
+        if input_ids.shape[0] != image_features.shape[0] or bool((per_row != expected).any()):
+            raise ValueError(
+                f"each row needs exactly {expected} image tokens (id {image_token_id}) for its image; "
+                f"found {per_row.tolist()} in {input_ids.shape[0]} rows for {image_features.shape[0]} images"
+            )
+        features = image_features.to(device=inputs_embeds.device, dtype=inputs_embeds.dtype)
+        return inputs_embeds.masked_scatter(mask.unsqueeze(-1), features)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache=None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+            if pixel_values is not None:
+                image_features = self.get_image_features(pixel_values)
+                inputs_embeds = self.merge_image_features(input_ids, inputs_embeds, image_features)
+        elif pixel_values is not None:
+            raise ValueError("pixel_values need input_ids to locate the image tokens; got inputs_embeds instead")
+        return self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            cache=cache,
+            labels=labels,
+            use_cache=use_cache,
+            logits_to_keep=logits_to_keep,
+            **kwargs,
+        )
+
+
+__all__ = ["M3DRadForCausalLM", "M3DRadPreTrainedModel", "M3DRadProjector", "build_vision_tower"]

@@ -1,0 +1,127 @@
+"""Model presets: ``tiny`` (random, CPU-sized, seconds per step) and the two released M3D-LaMed architectures.
+
+``phi3-4b`` and ``llama2-7b`` give the released checkpoints' architectures (Phi-3-mini-4k and Llama-2-7B language
+models, M3D's 32x256x256 ViT); real runs take the exact language-model config from ``--init_from`` instead, since
+the vocabulary size there depends on how the checkpoint's tokenizer was extended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rad3d_hf.models.m3d_rad.configuration_m3d_rad import M3DRadConfig
+from rad3d_hf.prompts import question_prompt, target_text
+
+PRESET_NAMES: tuple[str, ...] = ("tiny", "phi3-4b", "llama2-7b")
+
+TINY_VISION = {
+    "image_size": [16, 64, 64],
+    "patch_size": [4, 8, 8],
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Training hyper-parameters of a preset (M3D-RAD's for the two real ones)."""
+
+    learning_rate: float
+    per_device_train_batch_size: int
+    num_train_epochs: float
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    lr_scheduler_type: str = "cosine"
+    max_length: int = 512
+    bf16: bool = True
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    seed: int = 42
+
+
+RECIPES: dict[str, Recipe] = {
+    # The tiny model starts from random weights, so it needs a far larger step than LoRA on a pretrained model.
+    "tiny": Recipe(learning_rate=3e-3, per_device_train_batch_size=8, num_train_epochs=3, bf16=False,
+                   max_length=128),
+    "phi3-4b": Recipe(learning_rate=5e-5, per_device_train_batch_size=8, num_train_epochs=5),
+    "llama2-7b": Recipe(learning_rate=5e-5, per_device_train_batch_size=8, num_train_epochs=4),
+}
+
+
+def tiny_config(*, vocab_size: int, image_token_id: int, bos_token_id: int, eos_token_id: int,
+                pad_token_id: int) -> M3DRadConfig:
+    """A ~100k-parameter M3D-RAD: 1x16x64x64 input, 4x8x8 patches, 32 image tokens, a 2-layer Llama."""
+    from transformers import LlamaConfig
+
+    text = LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
+                       bos_token_id=bos_token_id, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+                       tie_word_embeddings=False)
+    return M3DRadConfig(vision_config=dict(TINY_VISION), text_config=text, image_token_id=image_token_id)
+
+
+def phi3_4b_config(*, vocab_size: int = 32068, image_token_id: int = 32064) -> M3DRadConfig:
+    """M3D-LaMed-Phi-3-4B's shape: Phi-3-mini-4k (3072 wide, 32 layers) behind M3D's ViT, 256 image tokens."""
+    from transformers import Phi3Config
+
+    text = Phi3Config(vocab_size=vocab_size, hidden_size=3072, intermediate_size=8192, num_hidden_layers=32,
+                      num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
+                      rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=32000, pad_token_id=32000,
+                      tie_word_embeddings=False)
+    return M3DRadConfig(text_config=text, image_token_id=image_token_id)
+
+
+def llama2_7b_config(*, vocab_size: int = 32004, image_token_id: int = 32000) -> M3DRadConfig:
+    """M3D-LaMed-Llama-2-7B's shape: Llama-2-7B (4096 wide, 32 layers) behind M3D's ViT, 256 image tokens."""
+    from transformers import LlamaConfig
+
+    text = LlamaConfig(vocab_size=vocab_size, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                       num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
+                       rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                       tie_word_embeddings=False)
+    return M3DRadConfig(text_config=text, image_token_id=image_token_id)
+
+
+def tokenizer_corpus(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Prompt and target texts of ``rows``: what the tiny preset's tokenizer is trained on."""
+    return [question_prompt(r) + " " + target_text(r) for r in rows]
+
+
+def build_tiny(texts: Iterable[str], *, seed: int = 42, max_length: int = 128, vocab_size: int = 600):
+    """A random tiny M3D-RAD and its processor, with a BPE tokenizer trained on ``texts``: ``(model, processor)``.
+
+    Same texts and seed, same weights.
+    """
+    import torch
+
+    from rad3d_hf.models.m3d_rad.modeling_m3d_rad import M3DRadForCausalLM
+    from rad3d_hf.models.m3d_rad.processing_m3d_rad import M3DRadProcessor
+    from rad3d_hf.models.m3d_rad.tokenization_m3d_rad import IMAGE_TOKEN, train_bpe_tokenizer
+
+    tokenizer = train_bpe_tokenizer(texts, vocab_size=vocab_size)
+    config = tiny_config(vocab_size=len(tokenizer), image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = M3DRadForCausalLM(config)
+    processor = M3DRadProcessor(tokenizer, num_image_tokens=config.num_image_tokens, max_length=max_length)
+    return model, processor
+
+
+__all__ = [
+    "PRESET_NAMES",
+    "RECIPES",
+    "TINY_VISION",
+    "Recipe",
+    "build_tiny",
+    "llama2_7b_config",
+    "phi3_4b_config",
+    "tiny_config",
+    "tokenizer_corpus",
+]

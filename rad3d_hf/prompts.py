@@ -1,0 +1,67 @@
+"""Question prompts and answer targets for generative models, built from dataset rows.
+
+The format follows the 3D-RAD evaluation code for M3D-LaMed: the question, for closed questions a line
+``Choices: A. Yes B. No`` (or the four temporal options), and a final line ``Answer:``. The target a model is trained
+to produce is ``"<letter>. <option>"`` for closed questions (``"B. No"``) and the answer text for open ones. Unlike the
+published script, open questions get no ``Choices: A. - B. - ...`` line: they have no options.
+
+Only the row fields ``id``, ``question``, ``question_type``, ``choices``, ``answer`` and ``answer_choice`` are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rad3d_hf.catalogue import OPTION_LETTERS
+
+ANSWER_CUE = "Answer:"
+
+
+def _row_id(row: Mapping[str, Any]) -> str:
+    return str(row.get("id", "<row without id>"))
+
+
+def _require(row: Mapping[str, Any], field: str) -> Any:
+    if field not in row:
+        raise KeyError(f"row {_row_id(row)}: missing field {field!r} needed to build a prompt")
+    return row[field]
+
+
+def choices_line(choices: list[str] | tuple[str, ...]) -> str:
+    """``Choices: A. <first> B. <second> ...`` for a list of options."""
+    if len(choices) > len(OPTION_LETTERS):
+        raise ValueError(f"at most {len(OPTION_LETTERS)} choices are supported, got {len(choices)}: {choices!r}")
+    return "Choices: " + " ".join(f"{letter}. {text}" for letter, text in zip(OPTION_LETTERS, choices))
+
+
+def question_prompt(row: Mapping[str, Any]) -> str:
+    """The text a model sees for ``row`` (without image tokens), ending with ``\\nAnswer:``."""
+    question = str(_require(row, "question")).strip()
+    if not question:
+        raise ValueError(f"row {_row_id(row)}: empty question")
+    question_type = _require(row, "question_type")
+    if question_type == "closed":
+        choices = list(_require(row, "choices"))
+        if not choices:
+            raise ValueError(f"row {_row_id(row)}: closed question without choices")
+        return f"{question}\n{choices_line(choices)}\n{ANSWER_CUE}"
+    if question_type == "open":
+        return f"{question}\n{ANSWER_CUE}"
+    raise ValueError(f"row {_row_id(row)}: question_type must be 'open' or 'closed', got {question_type!r}")
+
+
+def target_text(row: Mapping[str, Any]) -> str:
+    """The answer a model is trained to produce: ``"B. No"`` for closed questions, the answer text for open ones."""
+    if _require(row, "question_type") == "closed":
+        letter = str(_require(row, "answer_choice"))
+        choices = list(_require(row, "choices"))
+        if letter not in OPTION_LETTERS[: len(choices)]:
+            raise ValueError(
+                f"row {_row_id(row)}: answer_choice {letter!r} is not one of {list(OPTION_LETTERS[: len(choices)])}"
+            )
+        return f"{letter}. {choices[OPTION_LETTERS.index(letter)]}"
+    answer = str(_require(row, "answer")).strip()
+    if not answer:
+        raise ValueError(f"row {_row_id(row)}: open question with an empty answer")
+    return answer
