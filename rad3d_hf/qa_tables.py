@@ -65,6 +65,12 @@ def source_files(data_dir: str, split: str, config: str = "all") -> list[SourceF
     return [SourceFile(t, s, split, source_file_path(data_dir, split, t, s)) for t, s in spec.files(split)]
 
 
+def table_exists(path: str) -> bool:
+    """Whether a table exists at ``path`` (local or fsspec URL)."""
+    fs, inner = fsspec.core.url_to_fs(path)
+    return bool(fs.isfile(inner))
+
+
 def parse_history(question: str) -> list[int]:
     """The earlier labels a Task 6 question quotes, e.g. ``"... as: [0, 1]. (Note: ..."`` -> ``[0, 1]``."""
     match = _HISTORY.search(question)
