@@ -143,21 +143,28 @@ class M3DRadCollator:
     """DataLoader/Trainer collator: rows -> model inputs with ``pixel_values`` (B, C, D, H, W).
 
     Each row's image is its ``image_key`` value (a tensor or array shaped (C, D, H, W)) if present, else
-    ``image_transform(row)`` (e.g. ``rad3d_hf.M3DTransform``, which reads the row's lazy volume). The transform runs
-    in the DataLoader workers, so volume decoding is parallel.
+    ``image_transform(row[volume_column])`` (e.g. ``rad3d_hf.M3DTransform(size=...)`` on the row's lazy volume), or
+    ``image_transform(row)`` when ``volume_column`` is None. The transform runs in the DataLoader workers, so volume
+    decoding is parallel.
     """
 
     processor: M3DRadProcessor
-    image_transform: Callable[[Mapping[str, Any]], Any] | None = None
+    image_transform: Callable[[Any], Any] | None = None
     with_target: bool = True
     padding_side: str | None = None
     image_key: str = "pixel_values"
+    volume_column: str | None = "volume"
 
     def image(self, row: Mapping[str, Any]) -> torch.Tensor:
         if self.image_key in row and row[self.image_key] is not None:
             value = row[self.image_key]
         elif self.image_transform is not None:
-            value = self.image_transform(row)
+            if self.volume_column is None:
+                value = self.image_transform(row)
+            elif row.get(self.volume_column) is None:
+                raise ValueError(f"row {row.get('id')}: no {self.volume_column!r}; load the dataset with volumes_dir=")
+            else:
+                value = self.image_transform(row[self.volume_column])
         else:
             raise ValueError(f"row {row.get('id')}: no {self.image_key!r} and no image_transform to make one")
         tensor = torch.as_tensor(value, dtype=torch.float32)
