@@ -47,7 +47,7 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     # The tiny model starts from random weights, so it needs a far larger step than LoRA on a pretrained model.
     "tiny": Recipe(learning_rate=3e-3, per_device_train_batch_size=8, num_train_epochs=3, bf16=False,
-                   max_length=128),
+                   max_length=256),
     "phi3-4b": Recipe(learning_rate=5e-5, per_device_train_batch_size=8, num_train_epochs=5),
     "llama2-7b": Recipe(learning_rate=5e-5, per_device_train_batch_size=8, num_train_epochs=4),
 }
@@ -59,7 +59,7 @@ def tiny_config(*, vocab_size: int, image_token_id: int, bos_token_id: int, eos_
     from transformers import LlamaConfig
 
     text = LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
+                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
                        bos_token_id=bos_token_id, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
                        tie_word_embeddings=False)
     return M3DRadConfig(vision_config=dict(TINY_VISION), text_config=text, image_token_id=image_token_id)
@@ -92,7 +92,7 @@ def tokenizer_corpus(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return [question_prompt(r) + " " + target_text(r) for r in rows]
 
 
-def build_tiny(texts: Iterable[str], *, seed: int = 42, max_length: int = 128, vocab_size: int = 600):
+def build_tiny(texts: Iterable[str], *, seed: int = 42, max_length: int = 256, vocab_size: int = 600):
     """A random tiny M3D-RAD and its processor, with a BPE tokenizer trained on ``texts``: ``(model, processor)``.
 
     Same texts and seed, same weights.

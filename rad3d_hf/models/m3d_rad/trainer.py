@@ -52,16 +52,17 @@ class M3DRadTrainer(Trainer):
     def generate_all(self) -> dict[str, str]:
         """Answers to ``generation_rows`` as ``{id: answer}``, shared out over the processes and gathered."""
         from accelerate.utils import gather_object
+        from torch.utils.data import DataLoader
 
         model = self.accelerator.unwrap_model(self.model)
         was_training = model.training
         model.eval()
         world, rank = self.args.world_size, self.args.process_index
-        mine = self.generation_rows[rank::world]
-        batch_size = self.args.per_device_eval_batch_size
+        # Volumes decode in the DataLoader workers, as in training.
+        loader = DataLoader(self.generation_rows[rank::world], batch_size=self.args.per_device_eval_batch_size,
+                            collate_fn=self.generation_collator, num_workers=self.args.dataloader_num_workers)
         pairs: list[tuple[str, str]] = []
-        for start in range(0, len(mine), batch_size):
-            batch = self.generation_collator(mine[start:start + batch_size])
+        for batch in loader:
             answers = generate_answers(model, self.generation_collator.processor, batch,
                                        max_new_tokens=self.max_new_tokens)
             pairs.extend(zip(batch["ids"], answers))

@@ -1,0 +1,271 @@
+"""Fine-tune M3D-RAD on 3D-RAD with the transformers Trainer, then answer the test split and score it.
+
+Presets:
+  tiny       a random ~0.3M-parameter model (1x16x64x64 input) on the built-in demo data: CPU, about a minute.
+  phi3-4b    M3D-RAD's recipe from M3D-LaMed-Phi-3-4B (LoRA r16/alpha 32 on the language model, the rest trained
+             fully, lr 5e-5, batch 8 per device, cosine, warmup 0.03, bf16, max length 512, 5 epochs, seed 42).
+  llama2-7b  the same from M3D-LaMed-Llama-2-7B, 4 epochs.
+
+    python examples/finetune_m3d_rad.py --preset tiny
+    accelerate launch --num_processes 8 examples/finetune_m3d_rad.py --preset phi3-4b \\
+        --init_from checkpoints/M3D-LaMed-Phi-3-4B --data_dir path/to/3D-RAD --volumes_dir path/to/CT-RATE \\
+        --output_dir runs/m3d-rad-phi3
+    torchrun --nproc_per_node 8 examples/finetune_m3d_rad.py ...   (the same arguments)
+
+Any TrainingArguments flag overrides the preset (``--num_train_epochs 1``, ``--max_steps 100``...). ``--streaming``
+reads the tables and volumes as a stream (needs ``--max_steps``); several processes then each read their own
+source files. Every ``--eval_steps`` the model answers ``--max_eval_samples`` test questions and the 3D-RAD scoring
+is logged; with ``--do_predict`` (default for tiny) the test split is answered at the end, written to
+``<output_dir>/predictions.jsonl`` and scored into ``<output_dir>/scores.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger("finetune_m3d_rad")
+
+QA_COLUMNS = ["id", "task", "subtask", "question", "answer", "question_type", "choices", "answer_choice",
+              "volume_name", "history"]
+
+
+@dataclass
+class ModelArguments:
+    preset: str = field(default="tiny", metadata={"help": "tiny | phi3-4b | llama2-7b"})
+    init_from: str | None = field(default=None, metadata={
+        "help": "local folder: a released M3D-LaMed checkpoint, or a model saved by this script"})
+    random_init: bool = field(default=False, metadata={
+        "help": "phi3-4b/llama2-7b without weights (architecture, memory and speed checks only)"})
+    lora: bool | None = field(default=None, metadata={"help": "LoRA recipe (default: on, except for tiny)"})
+    max_new_tokens: int | None = field(default=None, metadata={"help": "answer length limit (tiny 32, else 256)"})
+
+
+@dataclass
+class DataArguments:
+    dataset_config: str = field(default="all", metadata={"help": "3d-rad config: all, task1..task6, a subtask"})
+    demo: bool | None = field(default=None, metadata={"help": "use the built-in demo data (default: tiny only)"})
+    data_dir: str | None = field(default=None, metadata={"help": "QA tables (default: the Hub dataset)"})
+    volumes_dir: str | None = field(default=None, metadata={"help": "CT-RATE volumes, found by name"})
+    volume_format: str = field(default="nifti", metadata={"help": "nifti | npy (M3D's preprocessed arrays)"})
+    streaming: bool = False
+    shuffle_buffer: int = field(default=1000, metadata={"help": "streaming shuffle buffer"})
+    train_split: str = "train"
+    test_split: str = "test"
+    max_train_samples: int | None = None
+    max_eval_samples: int = field(default=64, metadata={"help": "test questions answered at each evaluation"})
+    max_predict_samples: int | None = field(default=None, metadata={"help": "cap on --do_predict questions"})
+
+
+def preset_defaults(preset: str) -> dict:
+    from rad3d_hf.models.m3d_rad.presets import RECIPES
+
+    recipe = RECIPES[preset]
+    defaults = dict(
+        output_dir=f"runs/m3d-rad-{preset}",
+        learning_rate=recipe.learning_rate,
+        per_device_train_batch_size=recipe.per_device_train_batch_size,
+        per_device_eval_batch_size=recipe.per_device_train_batch_size,
+        num_train_epochs=recipe.num_train_epochs,
+        warmup_steps=recipe.warmup_ratio,  # below 1: a fraction of the steps
+        weight_decay=recipe.weight_decay,
+        lr_scheduler_type=recipe.lr_scheduler_type,
+        bf16=recipe.bf16,
+        seed=recipe.seed,
+        do_train=True,
+        remove_unused_columns=False,
+        report_to="none",
+        logging_steps=10,
+        save_strategy="epoch",
+        save_total_limit=2,
+        eval_strategy="epoch",
+        dataloader_num_workers=2,
+    )
+    if preset == "tiny":
+        defaults.update(do_predict=True, save_strategy="no", use_cpu=True, dataloader_num_workers=0)
+    return defaults
+
+
+def parse_args(argv: list[str]):
+    from transformers import HfArgumentParser, TrainingArguments
+
+    from rad3d_hf.models.m3d_rad.presets import PRESET_NAMES
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", default="tiny", choices=PRESET_NAMES)
+    preset = pre.parse_known_args(argv)[0].preset
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    parser.set_defaults(**preset_defaults(preset))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+    if data_args.demo is None:
+        data_args.demo = model_args.preset == "tiny"
+    if model_args.lora is None:
+        model_args.lora = model_args.preset != "tiny"
+    if model_args.max_new_tokens is None:
+        model_args.max_new_tokens = 32 if model_args.preset == "tiny" else 256
+    return model_args, data_args, training_args
+
+
+def load_split(data_args: DataArguments, split: str, *, streaming: bool, with_volumes: bool = True):
+    from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401  (makes "3d-rad" resolve)
+
+    kwargs = dict(split=split, streaming=streaming, demo=data_args.demo, volume_format=data_args.volume_format)
+    if data_args.data_dir is not None:
+        kwargs["data_dir"] = data_args.data_dir
+    if data_args.volumes_dir is not None and with_volumes:
+        kwargs["volumes_dir"] = data_args.volumes_dir
+    dataset = load_dataset("3d-rad", data_args.dataset_config, **kwargs)
+    if not with_volumes and "volume" in (dataset.column_names or []):
+        dataset = dataset.remove_columns("volume")
+    return dataset
+
+
+def first_rows(dataset, n: int | None) -> list[dict]:
+    """The first ``n`` rows (all when None) as dicts, in order; volumes stay lazy."""
+    if n is None:
+        return list(dataset)
+    if hasattr(dataset, "select"):
+        return list(dataset.select(range(min(n, len(dataset)))))
+    return list(dataset.take(n))
+
+
+def build_model(model_args: ModelArguments, data_args: DataArguments, seed: int, max_length: int):
+    from rad3d_hf.models.m3d_rad.presets import build_tiny, llama2_7b_config, phi3_4b_config, tokenizer_corpus
+
+    if model_args.init_from is not None:
+        from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
+
+        return load_model_and_processor(model_args.init_from, max_length=max_length)
+    texts = tokenizer_corpus(load_split(data_args, data_args.train_split, streaming=False, with_volumes=False)
+                             .select_columns(QA_COLUMNS))
+    if model_args.preset == "tiny":
+        return build_tiny(texts, seed=seed, max_length=max_length)
+    if not model_args.random_init:
+        raise SystemExit(
+            f"--preset {model_args.preset} fine-tunes released weights: pass --init_from <local folder>, e.g. after "
+            f"`huggingface-cli download GoodBaiBai88/M3D-LaMed-{'Phi-3-4B' if model_args.preset == 'phi3-4b' else 'Llama-2-7B'}"
+            f" --local-dir checkpoints/...`, or --random_init for an architecture check"
+        )
+    import torch
+
+    from rad3d_hf.models.m3d_rad import M3DRadForCausalLM, M3DRadProcessor
+    from rad3d_hf.models.m3d_rad.tokenization_m3d_rad import IMAGE_TOKEN, train_bpe_tokenizer
+
+    tokenizer = train_bpe_tokenizer(texts, vocab_size=2000)
+    make = phi3_4b_config if model_args.preset == "phi3-4b" else llama2_7b_config
+    config = make(vocab_size=32068 if model_args.preset == "phi3-4b" else 32004,
+                  image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
+    torch.manual_seed(seed)
+    model = M3DRadForCausalLM(config)
+    return model, M3DRadProcessor(tokenizer, num_image_tokens=config.num_image_tokens, max_length=max_length)
+
+
+def make_answer_metrics(n_resamples: int):
+    from rad3d_hf.scoring import score
+
+    def answer_metrics(predictions: list[str], rows: list[dict]) -> dict:
+        report = score(predictions, rows, n_resamples=n_resamples)
+        # The headline numbers only: per-subtask values and counts stay in the final report.
+        keep = ("/accuracy", "/balanced_accuracy", "/bleu1", "/rouge1")
+        return {k.replace("/", "_"): v for k, v in report.items() if k.startswith("task") and k.endswith(keep)
+                and k.count("/") == 1}
+
+    return answer_metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+    from transformers import set_seed
+
+    from rad3d_hf import M3DTransform
+    from rad3d_hf.models.m3d_rad import M3DRadCollator
+    from rad3d_hf.models.m3d_rad.inference import PredictionCollator
+    from rad3d_hf.models.m3d_rad.lora import apply_lora
+    from rad3d_hf.models.m3d_rad.presets import RECIPES
+    from rad3d_hf.models.m3d_rad.trainer import M3DRadTrainer
+
+    model_args, data_args, training_args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO if training_args.process_index == 0 else logging.WARNING,
+                        format="%(asctime)s %(name)s: %(message)s")
+    set_seed(training_args.seed)
+    recipe = RECIPES[model_args.preset]
+    model, processor = build_model(model_args, data_args, training_args.seed, recipe.max_length)
+    if training_args.gradient_checkpointing:
+        training_args.gradient_checkpointing_kwargs = {"use_reentrant": False}
+    if model_args.lora:
+        model = apply_lora(model, r=recipe.lora_r, alpha=recipe.lora_alpha, dropout=recipe.lora_dropout)
+    base = model.get_base_model() if model_args.lora else model
+    image_size = tuple(base.config.vision_config.image_size)
+    transform = M3DTransform(size=image_size)
+    train_collator = M3DRadCollator(processor, image_transform=transform)
+    predict_collator = PredictionCollator(processor, image_transform=transform)
+
+    train = load_split(data_args, data_args.train_split, streaming=data_args.streaming)
+    if data_args.streaming:
+        if training_args.max_steps <= 0:
+            raise SystemExit("--streaming needs --max_steps (a stream has no length to count epochs by)")
+        # Each process reads its own source files instead of the main process dispatching batches.
+        training_args.accelerator_config.dispatch_batches = False
+        train = train.shuffle(seed=training_args.seed, buffer_size=data_args.shuffle_buffer)
+        if data_args.max_train_samples is not None:
+            train = train.take(data_args.max_train_samples)
+    elif data_args.max_train_samples is not None:
+        train = train.select(range(min(data_args.max_train_samples, len(train))))
+    test = load_split(data_args, data_args.test_split, streaming=False)
+    eval_rows = first_rows(test.shuffle(seed=training_args.seed), data_args.max_eval_samples)
+
+    trainer = M3DRadTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=eval_rows if training_args.eval_strategy != "no" else None,
+        data_collator=train_collator,
+        processing_class=processor.tokenizer,
+        generation_rows=eval_rows if training_args.eval_strategy != "no" else (),
+        generation_collator=predict_collator,
+        answer_metrics=make_answer_metrics(n_resamples=0),
+        max_new_tokens=model_args.max_new_tokens,
+    )
+    output_dir = Path(training_args.output_dir)
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.log_metrics("train", result.metrics)
+        final = model.merge_and_unload() if model_args.lora else model
+        trainer.model = final
+        if trainer.is_world_process_zero():
+            final.save_pretrained(output_dir / "final")
+            processor.save_pretrained(output_dir / "final")
+            logger.info("saved the fine-tuned model and processor to %s", output_dir / "final")
+
+    if training_args.do_predict:
+        test_rows = first_rows(test, data_args.max_predict_samples)
+        trainer.generation_rows = test_rows
+        answers = trainer.generate_all()
+        if trainer.is_world_process_zero():
+            predictions = output_dir / "predictions.jsonl"
+            predictions.parent.mkdir(parents=True, exist_ok=True)
+            with predictions.open("w") as f:
+                for row in test_rows:
+                    f.write(json.dumps({"id": row["id"], "prediction": answers[row["id"]]}) + "\n")
+            from rad3d_hf.scoring import score
+
+            qa = [{k: r[k] for k in QA_COLUMNS} for r in test_rows]
+            report = score([answers[r["id"]] for r in test_rows], qa)
+            (output_dir / "scores.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+            headline = make_answer_metrics(0)([answers[r["id"]] for r in test_rows], qa)
+            for key, value in sorted(headline.items()):
+                logger.info("test %s = %.4f", key, value)
+            logger.info("wrote %s and %s", predictions, output_dir / "scores.json")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
