@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.log_metrics("train", result.metrics)
+        trainer.save_state()  # trainer_state.json: the loss curve and evaluation history
         final = model.merge_and_unload() if model_args.lora else model
         trainer.model = final
         if trainer.is_world_process_zero():
