@@ -89,6 +89,13 @@ def test_tiny_preset_end_to_end(tmp_path):
     assert report["n"] == 40 and "version" in report
     assert (out / "final" / "config.json").is_file() and (out / "final" / "m3d_rad_processor.json").is_file()
 
+    # The README's Python example, pointed at this run.
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    snippet = readme.split("In Python:\n\n```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet.replace("runs/m3d-rad-tiny/final", str(out / "final")), namespace)
+    assert len(namespace["answers"]) == 4 and all(isinstance(a, str) for a in namespace["answers"])
+
     predict = load_example("predict")
     target = tmp_path / "again.jsonl"
     common = ["--model", str(out / "final"), "--demo", "--output", str(target), "--num-workers", "0",
