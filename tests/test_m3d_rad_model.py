@@ -380,3 +380,30 @@ def test_image_token_is_in_the_tokenizer(tiny):
         assert token in tok.get_vocab()
     ids = tok(IMAGE_TOKEN * 3 + " Is it?")["input_ids"]
     assert ids[1:4] == [processor.image_token_id] * 3
+
+
+# --- configs and presets ------------------------------------------------------------------------------------------
+
+def test_released_presets_have_m3d_geometry():
+    from rad3d_hf.models.m3d_rad.presets import llama2_7b_config, phi3_4b_config
+
+    for config, width in ((phi3_4b_config(), 3072), (llama2_7b_config(), 4096)):
+        vision = config.vision_config
+        assert (vision.image_size, vision.patch_size, vision.patch_grid) == ([32, 256, 256], [4, 16, 16], (8, 16, 16))
+        assert (vision.hidden_size, vision.intermediate_size, vision.num_hidden_layers) == (768, 3072, 12)
+        assert vision.num_attention_heads == 12 and not vision.qkv_bias
+        assert config.image_token_grid == (4, 8, 8) and config.num_image_tokens == 256
+        assert config.text_config.hidden_size == width and config.text_config.num_hidden_layers == 32
+    assert phi3_4b_config().text_config.model_type == "phi3"
+    assert llama2_7b_config().text_config.model_type == "llama"
+
+
+def test_vision_config_rejects_inconsistent_geometry():
+    from rad3d_hf.models.m3d_rad import M3DRadVisionConfig
+
+    with pytest.raises(ValueError, match="not a multiple of patch_size"):
+        M3DRadVisionConfig(image_size=[30, 256, 256])
+    with pytest.raises(ValueError, match="3 entries"):
+        M3DRadVisionConfig(image_size=[256, 256], patch_size=[16, 16])
+    with pytest.raises(ValueError, match="not a multiple of pooling_size"):
+        M3DRadConfig(vision_config={"image_size": [12, 256, 256], "patch_size": [4, 16, 16]})
