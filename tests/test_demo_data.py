@@ -328,18 +328,41 @@ def test_foreign_or_mismatched_folders_are_refused(demo: Path, tmp_path: Path) -
         ensure_demo_data(tmp_path / "x", seed=-1)
 
 
+def test_the_qa_reader_accepts_the_demo_tables(demo: Path, manifest: dict) -> None:
+    from rad3d_hf.qa_tables import read_rows
+
+    for split in catalogue.SPLITS:
+        rows = list(read_rows(str(demo), split))
+        assert len(rows) == sum(n for p, n in manifest["tables"].items() if p.startswith(f"{split}/"))
+        assert len({r["id"] for r in rows}) == len(rows)
+        for row in rows:
+            if row["task"] == 6:
+                assert len(row["history"]) == ord(row["scan"]) - ord("a")
+            if row["question_type"] == "closed":
+                assert row["answer"] in row["choices"]
+
+
+def run_cli(*argv: str) -> int:
+    import argparse
+
+    from rad3d_hf.cli import demo as demo_cli
+
+    parser = argparse.ArgumentParser(prog="rad3d-hf")
+    demo_cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    return int(args.func(args))
+
+
 def test_default_folder_follows_hf_home_and_the_cli_prints_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rad3d_hf.cli import main
-
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     expected = tmp_path / "hf" / "rad3d_hf" / "demo" / f"v{DEMO_FORMAT_VERSION}-seed2"
     assert default_demo_root(2) == expected
-    assert main(["demo", "--seed", "2"]) == 0
+    assert run_cli("demo", "--seed", "2") == 0
     assert capsys.readouterr().out.strip() == str(expected)
     assert json.loads((expected / "manifest.json").read_text())["seed"] == 2
     out = tmp_path / "elsewhere"
-    assert main(["demo", "--out", str(out)]) == 0
+    assert run_cli("demo", "--out", str(out)) == 0
     assert capsys.readouterr().out.strip() == str(out)
     assert (out / "test" / "Task4_Existence_Detection" / "Lung nodule.csv").is_file()
