@@ -16,7 +16,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "--out", metavar="DIR", default=None, help="folder to write (default: $HF_HOME/rad3d_hf/demo/v<version>-seed<N>)"
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="folder to write (default: $HF_HOME/rad3d_hf/demo/v<version>-seed<N>)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the cohort (default: 0)")
     parser.set_defaults(func=run)

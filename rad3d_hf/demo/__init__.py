@@ -50,7 +50,10 @@ VOLUMES_DIR = "volumes"
 
 
 def default_demo_root(seed: int = 0) -> Path:
-    """``$HF_HOME/rad3d_hf/demo/v<format version>-seed<seed>``; HF_HOME is read now (default ``~/.cache/huggingface``)."""
+    """The default demo folder: ``$HF_HOME/rad3d_hf/demo/v<format version>-seed<seed>``.
+
+    HF_HOME is read at call time; unset, it is ``$XDG_CACHE_HOME/huggingface`` or ``~/.cache/huggingface``.
+    """
     hf_home = os.environ.get("HF_HOME")
     if not hf_home:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
@@ -119,7 +122,8 @@ def _generate(root: Path, seed: int) -> None:
     for split, patients in cohort.items():
         for patient in patients:
             for scan, reconstruction, stem in patient.volumes():
-                write_volume(root / VOLUMES_DIR / f"{stem}.nii.gz", render_scan(patient, scan, reconstruction, seed), patient.grid)
+                volume = render_scan(patient, scan, reconstruction, seed)
+                write_volume(root / VOLUMES_DIR / f"{stem}.nii.gz", volume, patient.grid)
                 volumes[stem] = _volume_truth(patient, scan, reconstruction)
     manifest = {
         "name": "rad3d_hf demo data (synthetic chest-CT phantoms)",

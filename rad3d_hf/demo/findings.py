@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.catalogue import FINDINGS
+from rad3d_hf.catalogue import FINDINGS, TASKS
 
 SHAPE: tuple[int, int, int] = (64, 64, 40)
 Z_SPACING_MM = 7.5
@@ -269,13 +269,19 @@ def _markov_labels(rng: np.random.Generator, n: int) -> list[bool]:
 
 
 def _nodule_spans(rng: np.random.Generator, scenario: str, n: int) -> list[tuple[int, int]]:
-    """Scan index ranges ``[start, stop)`` in which each nodule track is present."""
+    """Scan index ranges ``[start, stop)`` in which each nodule track is present.
+
+    Scenarios are stated for the patient's last scan: ``appear`` is new there, ``resolve`` gone there after being
+    present, ``persist`` present throughout, ``recur`` present, absent, present again.
+    """
     if scenario == "appear":
-        return [(int(rng.integers(1, n)), n)]
+        return [(n - 1, n)]
     if scenario == "resolve":
-        return [(0, int(rng.integers(1, n)))]
+        return [(0, n - 1)]
     if scenario == "recur" and n >= 3:
         return [(0, 1), (2, n)]
+    if scenario == "none":
+        return []
     return [(0, n)]
 
 
@@ -300,7 +306,9 @@ def _sample_lung_point(
     raise RuntimeError(f"could not place a {radius} mm object in the {side} lung")  # pragma: no cover
 
 
-def _patient(seed: int, split: str, patient_id: int, n_scans: int, recon2: tuple[str, ...], scenario: str) -> PatientTruth:
+def _patient(
+    seed: int, split: str, patient_id: int, n_scans: int, recon2: tuple[str, ...], scenario: str
+) -> PatientTruth:
     rng = rng_for(seed, _SPLIT_KEY[split], patient_id)
     anatomy = _anatomy(rng)
     sx = float(rng.choice(XY_SPACINGS_MM))
@@ -309,7 +317,8 @@ def _patient(seed: int, split: str, patient_id: int, n_scans: int, recon2: tuple
     labels = {f: _markov_labels(rng, n_scans) for f in FINDINGS}
 
     spans = _nodule_spans(rng, scenario, n_scans)
-    if rng.random() < 0.4:
+    if scenario in ("persist", "none") and rng.random() < 0.5:
+        # a second, stable nodule; kept out of the other scenarios so it cannot mask their course
         spans.append((0, n_scans))
     placed: list[tuple[tuple[float, ...], float]] = []
     tracks: list[tuple[tuple[int, int], list[Nodule]]] = []
@@ -369,16 +378,19 @@ def _patient(seed: int, split: str, patient_id: int, n_scans: int, recon2: tuple
 def demo_cohort(seed: int = 0) -> dict[str, list[PatientTruth]]:
     """The demo patients of each split, with every scan's ground truth, for ``seed``.
 
-    Every split gets nodules that persist, appear and resolve (and, with enough scans, recur): the nodule scenarios
-    are dealt to the patients in a seeded order.
+    In every split, a nodule persists, one appears and one resolves at a scan the temporal tasks ask about: those
+    three scenarios go, in a seeded order, to patients whose last scan has a Task 5/6 file in the split; the other
+    patients draw theirs (persist, recur or none).
     """
     cohort: dict[str, list[PatientTruth]] = {}
     for split, patients in COHORT.items():
         rng = rng_for(seed, _SPLIT_KEY[split])
-        scenarios = ["persist", "appear", "resolve", "recur"][: max(3, len(patients))]
-        order = rng.permutation(len(scenarios))
+        asked = {s.name for s in TASKS[5].subtasks_in(split)}
+        eligible = [k for k, (_, n, _) in enumerate(patients) if n >= 2 and chr(ord("a") + n - 1) in asked]
+        scenario = {k: str(rng.choice(["persist", "recur", "none"])) for k in range(len(patients))}
+        for k, name in zip(rng.permutation(eligible), ("persist", "appear", "resolve")):
+            scenario[int(k)] = name
         cohort[split] = [
-            _patient(seed, split, pid, n, recon2, scenarios[order[k % len(order)]])
-            for k, (pid, n, recon2) in enumerate(patients)
+            _patient(seed, split, pid, n, recon2, scenario[k]) for k, (pid, n, recon2) in enumerate(patients)
         ]
     return cohort

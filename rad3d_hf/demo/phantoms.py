@@ -106,8 +106,9 @@ def render_scan(patient: PatientTruth, scan: ScanTruth, reconstruction: int, see
         canvas.paint(lambda x, y, z, lung=lung: lung.normalised(x, y, z) <= 1.0, LUNG_HU)
         if scan.has("Emphysema"):
             # low attenuation in the upper zones
+            upper_z = lung.centre[2] + 0.3 * lung.semi[2]
             canvas.paint(
-                lambda x, y, z, lung=lung: (lung.normalised(x, y, z) <= 0.8) & (z > lung.centre[2] + 0.3 * lung.semi[2]),
+                lambda x, y, z, lung=lung, upper_z=upper_z: (lung.normalised(x, y, z) <= 0.8) & (z > upper_z),
                 EMPHYSEMA_HU,
             )
     lung_mask = np.zeros(canvas.hu.shape, dtype=bool)
@@ -169,8 +170,10 @@ def render_scan(patient: PatientTruth, scan: ScanTruth, reconstruction: int, see
     for nodule in scan.nodules:
         _paint_ellipsoid(canvas, Ellipsoid(nodule.centre_mm, nodule.semi_axes_mm), NODULE_HU)
 
-    noise_rng = rng_for(seed, 3, patient.patient_id, ord(scan.letter), reconstruction, 1 if patient.split == "test" else 0)
-    noise = noise_rng.standard_normal(canvas.hu.shape, dtype=np.float32) * np.float32(NOISE_SD_HU.get(reconstruction, 20.0))
+    split_key = 1 if patient.split == "test" else 0
+    noise_rng = rng_for(seed, 3, patient.patient_id, ord(scan.letter), reconstruction, split_key)
+    noise = noise_rng.standard_normal(canvas.hu.shape, dtype=np.float32)
+    noise *= np.float32(NOISE_SD_HU.get(reconstruction, 20.0))
     hu = np.rint(canvas.hu + noise)
     return np.clip(hu, -1024, 3071).astype(np.int16)
 

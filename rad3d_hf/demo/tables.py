@@ -145,7 +145,8 @@ def _anomaly_items(patient: PatientTruth, scan: ScanTruth) -> dict[str, list[tup
         items["Abnormality_feature"].append(
             (f"What is the density of the collection in the {effusion.side} pleural space?", "Fluid density.")
         )
-        items["Abnormality_position"].append(("Which side shows pleural effusion?", f"{effusion.side.capitalize()} side."))
+        side = effusion.side.capitalize()
+        items["Abnormality_position"].append(("Which side shows pleural effusion?", f"{side} side."))
         items["Abnormality_type"].append(
             (f"What abnormality occupies the dependent {effusion.side} pleural space?", "Pleural effusion.")
         )
@@ -160,7 +161,7 @@ def _anomaly_items(patient: PatientTruth, scan: ScanTruth) -> dict[str, list[tup
         items["Abnormality_feature"].append(
             ("What pattern is seen in the upper zones of both lungs?", "Low attenuation areas.")
         )
-        items["Diagnosis"].append(("What condition explains the low attenuation of the upper lung zones?", "Emphysema."))
+        items["Diagnosis"].append(("What explains the low attenuation of the upper lung zones?", "Emphysema."))
     if scan.has("Cardiomegaly"):
         items["Abnormality_type"].append(("What abnormality of the heart is seen?", "Cardiomegaly."))
         items["Diagnosis"].append(("What condition affects the heart size?", "Cardiomegaly."))
@@ -193,10 +194,14 @@ def _observation_items(patient: PatientTruth, scan: ScanTruth) -> dict[str, list
     if scan.has("Medical material"):
         anatomical.append(("Which device lies in the left anterior chest wall?", "Cardiac pacemaker generator."))
     pathological: list[tuple[str, str]] = []
-    for name, n in _lung_nodules(scan)[:1]:
-        pathological.append(("Which lung contains the nodule?" if len(scan.nodules) == 1 else "Which lung contains the largest nodule?", f"{n.lobe.side.capitalize()} lung."))
+    nodules = _lung_nodules(scan)
+    if nodules:
+        which = "the nodule" if len(scan.nodules) == 1 else "the largest nodule"
+        question = f"Which lung contains {which}?"
+        pathological.append((question, f"{nodules[0][1].lobe.side.capitalize()} lung."))
     if scan.pleural_effusion is not None:
-        pathological.append(("Where is pleural fluid observed?", f"{scan.pleural_effusion.side.capitalize()} pleural space."))
+        side = scan.pleural_effusion.side.capitalize()
+        pathological.append(("Where is pleural fluid observed?", f"{side} pleural space."))
     if scan.has("Emphysema"):
         pathological.append(("Where are the low attenuation areas located?", "Upper zones of both lungs."))
     if scan.pericardial_effusion_mm is not None:
@@ -222,10 +227,14 @@ def _computation_items(patient: PatientTruth, scan: ScanTruth) -> dict[str, list
     if scan.pleural_effusion is not None:
         e = scan.pleural_effusion
         items["Thickness"].append(
-            (f"What is the thickness of the {e.side} pleural effusion at its thickest point?", f"{round(e.thickness_mm)} mm")
+            (
+                f"What is the thickness of the {e.side} pleural effusion at its thickest point?",
+                f"{round(e.thickness_mm)} mm",
+            )
         )
     if scan.pericardial_effusion_mm is not None:
-        items["Thickness"].append(("What is the thickness of the pericardial effusion?", f"{scan.pericardial_effusion_mm} mm"))
+        thickness = f"{scan.pericardial_effusion_mm} mm"
+        items["Thickness"].append(("What is the thickness of the pericardial effusion?", thickness))
     items["Thickness"].append(
         (
             "What is the thickness of the subcutaneous fat of the chest wall?",
