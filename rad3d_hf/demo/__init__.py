@@ -176,5 +176,6 @@ def _volume_truth(patient: PatientTruth, scan: ScanTruth, reconstruction: int) -
             }
         ),
         "aorta_diameter_mm": patient.aorta_diameter_mm,
+        "heart_axial_mm": list(scan.heart_axial_mm(patient.anatomy)),
         "subcutaneous_fat_mm": round(patient.anatomy.fat_mm, 4),
     }

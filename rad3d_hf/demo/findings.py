@@ -218,6 +218,11 @@ class ScanTruth:
     def has(self, finding: str) -> bool:
         return self.labels[finding]
 
+    def heart_axial_mm(self, anatomy: Anatomy) -> tuple[int, int]:
+        """Transverse and antero-posterior heart size, as drawn (larger with cardiomegaly)."""
+        heart = anatomy.heart_for(self.has("Cardiomegaly"))
+        return round(2 * heart.semi[0]), round(2 * heart.semi[1])
+
 
 @dataclass
 class PatientTruth:

@@ -222,6 +222,8 @@ def _computation_items(patient: PatientTruth, scan: ScanTruth) -> dict[str, list
         else:
             items["Size"].append((f"What is the size of {name}?", f"{n.long_mm}x{n.short_mm} mm"))
     items["Diameter"].append(("What is the diameter of the descending aorta?", f"{patient.aorta_diameter_mm} mm"))
+    width, depth = scan.heart_axial_mm(patient.anatomy)
+    items["Size"].append(("What is the axial size of the heart?", f"{width}x{depth} mm"))
     if scan.has("Medical material"):
         items["Size"].append(("What is the size of the device in the left anterior chest wall?", "16x8 mm"))
     if scan.pleural_effusion is not None:
