@@ -14,18 +14,27 @@ The cohort: 3 test patients (``test_1000`` .. ``test_1002``) and 4 train patient
 CT-RATE's corrected release (axis codes ``L, P, S``, axial slices along the third axis, gzip).
 
 The phantoms draw nine of the 18 CT-RATE findings in the voxels: lung nodules (solid 45 HU ellipsoids that appear,
-persist and grow, resolve or recur across a patient's scans), pleural and pericardial effusion, cardiomegaly,
-emphysema, consolidation, a pacemaker (medical material), and aortic and coronary calcification. The other nine are
+persist and grow, resolve or recur across a patient's scans; in each split one nodule of each of the first three
+kinds falls on a scan the temporal tasks ask about), pleural and pericardial effusion, cardiomegaly, emphysema,
+consolidation, a pacemaker (medical material), and aortic and coronary calcification. The other nine are
 ground-truth labels only (``manifest.json`` lists which are drawn). The QA tables are written from the same ground
 truth: Task 4 asks all 18 findings of every volume; Tasks 5 and 6 classify each finding from its Task 4 labels over
 time (Task 6 prints the earlier labels in the question, ``[0, 1]``, as the published tables do); Task 3 gives the drawn
-nodule diameters and sizes (``12 mm``, ``14x10 mm``), effusion and fat thicknesses and the aortic diameter; the open
-questions of Tasks 1 and 2 name the lobe or side the phantom put each finding in. Like the published train split, the
-train tables have no Task 5/6 ``b`` file, and like the published tables Tasks 5/6 leave out "Medical material".
+nodule diameters and sizes (``12 mm``, ``14x10 mm``), heart size, aortic diameter, and effusion and fat thicknesses;
+the open questions of Tasks 1 and 2 name the lobe or side the phantom put each finding in. Like the published train
+split, the train tables have no Task 5/6 ``b`` file, and like the published tables Tasks 5/6 leave out
+"Medical material". The question wording is the package's own.
 
-Everything follows from ``seed``: the same seed gives byte-identical CSVs and volumes. Generation takes about a
-second. The folder is built beside its destination and renamed into place, so concurrent callers are safe and a
-folder that exists is complete.
+Everything follows from ``seed``: the same seed gives byte-identical CSVs and volumes (on one installation: the gzip
+streams come from ISA-L). Generation takes about a second. The folder is built beside its destination and renamed
+into place, so concurrent callers are safe and a folder that exists is complete.
+
+Use it through the builder (``load_dataset("3d-rad", "task6", demo=True)``), from a shell (``rad3d-hf demo
+[--out DIR] [--seed N]`` prints the folder), or directly::
+
+    from rad3d_hf import ensure_demo_data
+    root = ensure_demo_data()            # ~/.cache/huggingface/rad3d_hf/demo/v1-seed0
+    load_dataset("3d-rad", "all", data_dir=str(root), volumes_dir=str(root / "volumes"))
 """
 
 from __future__ import annotations
