@@ -57,6 +57,20 @@ def test_finetune_arguments_follow_the_preset():
     assert tiny_model.max_new_tokens == 32
 
 
+def test_train_step_benchmark_runs_the_recipe_on_cpu(monkeypatch, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    pytest.importorskip("peft")
+    spec = importlib.util.spec_from_file_location("bench_step", EXAMPLES / "benchmarks" / "m3d_rad_train_step.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(sys, "argv", ["x", "--preset", "tiny", "--device", "cpu", "--dtype", "float32",
+                                      "--steps", "2", "--seq-len", "48", "--batch-size", "2"])
+    assert bench.main() == 0
+    printed = capsys.readouterr().out
+    assert "trainable" in printed and "steps 2-2" in printed
+
+
 def _pipeline_or_skip() -> None:
     pytest.importorskip("torch")
     pytest.importorskip("monai")
