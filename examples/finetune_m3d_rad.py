@@ -83,7 +83,7 @@ def preset_defaults(preset: str) -> dict:
         save_strategy="epoch",
         save_total_limit=2,
         eval_strategy="epoch",
-        dataloader_num_workers=2,
+        dataloader_num_workers=4,  # volumes decode in the workers: about 1 s per CT-RATE volume on one core
     )
     if preset == "tiny":
         defaults.update(do_predict=True, save_strategy="no", use_cpu=True, dataloader_num_workers=0)
