@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     predict_collator = PredictionCollator(processor, image_transform=transform)
 
     train = load_split(data_args, data_args.train_split, streaming=data_args.streaming)
+    if "volume" not in (train.column_names or []):
+        raise SystemExit("the rows have no CT volumes: pass --volumes_dir (or --demo true)")
     if data_args.streaming:
         if training_args.max_steps <= 0:
             raise SystemExit("--streaming needs --max_steps (a stream has no length to count epochs by)")
