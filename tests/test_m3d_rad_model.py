@@ -407,3 +407,22 @@ def test_vision_config_rejects_inconsistent_geometry():
         M3DRadVisionConfig(image_size=[256, 256], patch_size=[16, 16])
     with pytest.raises(ValueError, match="not a multiple of pooling_size"):
         M3DRadConfig(vision_config={"image_size": [12, 256, 256], "patch_size": [4, 16, 16]})
+
+
+@pytest.mark.real_data
+def test_every_published_test_question_gets_a_prompt_and_target(real_tables):
+    """Prompts and targets for all 33,910 published test questions; closed targets name the row's answer."""
+    from rad3d_hf.qa_tables import read_rows
+
+    count = 0
+    for row in read_rows(str(real_tables), "test"):
+        prompt, target = question_prompt(row), target_text(row)
+        assert prompt.endswith("\nAnswer:")
+        if row["question_type"] == "closed":
+            letter, option = target.split(". ", 1)
+            assert letter == row["answer_choice"] and option == row["answer"], row["id"]
+            assert f"{letter}. {option}" in prompt
+        else:
+            assert "Choices:" not in prompt and target == row["answer"].strip()
+        count += 1
+    assert count == 33910
