@@ -147,10 +147,11 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, seed: int,
     if model_args.preset == "tiny":
         return build_tiny(texts, seed=seed, max_length=max_length)
     if not model_args.random_init:
+        released = "Phi-3-4B" if model_args.preset == "phi3-4b" else "Llama-2-7B"
         raise SystemExit(
             f"--preset {model_args.preset} fine-tunes released weights: pass --init_from <local folder>, e.g. after "
-            f"`huggingface-cli download GoodBaiBai88/M3D-LaMed-{'Phi-3-4B' if model_args.preset == 'phi3-4b' else 'Llama-2-7B'}"
-            f" --local-dir checkpoints/...`, or --random_init for an architecture check"
+            f"`huggingface-cli download GoodBaiBai88/M3D-LaMed-{released} --local-dir checkpoints/M3D-LaMed-{released}`"
+            f", or --random_init for an architecture check"
         )
     import torch
 

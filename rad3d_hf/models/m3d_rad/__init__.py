@@ -1,9 +1,10 @@
 """M3D-RAD, the 3D-RAD baseline (M3D-LaMed fine-tuned on 3D-RAD-T), as a transformers model.
 
 Importing this package registers ``m3d_rad`` with ``AutoConfig``, ``AutoModelForCausalLM`` and
-``AutoModelForImageTextToText``, so a saved model reloads with ``AutoModelForCausalLM.from_pretrained(path)``. Modules: the config, the model, the
-processor (prompts, labels, padding), the M3D-LaMed key map (``checkpoint_keys``), the LoRA recipe (``lora``),
-presets, batched answering (``inference``), a Trainer with generation-based evaluation (``trainer``).
+``AutoModelForImageTextToText``, so a saved model reloads with ``AutoModelForCausalLM.from_pretrained(path)``.
+Modules: the config, the model, the processor (prompts, labels, padding), the M3D-LaMed key map
+(``checkpoint_keys``), the LoRA recipe (``lora``), presets, batched answering (``inference``), and a Trainer with
+generation-based evaluation (``trainer``).
 Needs torch, transformers, monai and einops (``pip install "rad3d-hf[train]"``).
 """
 

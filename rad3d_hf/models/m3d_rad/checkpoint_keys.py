@@ -157,7 +157,8 @@ def config_from_lamed(lamed_config: Mapping[str, Any], *, image_token_id: int,
     pooling = settings.get("proj_pooling_size", 2)
     text = {k: v for k, v in settings.items() if k not in _LAMED_ONLY_FIELDS}
     text["model_type"] = _LAMED_TEXT_MODEL_TYPES[lamed_type]
-    return M3DRadConfig(vision_config=vision_fields, text_config=text, pooling_size=pooling, image_token_id=image_token_id)
+    return M3DRadConfig(vision_config=vision_fields, text_config=text, pooling_size=pooling,
+                        image_token_id=image_token_id)
 
 
 def read_state_dict(directory: str | Path) -> dict[str, Any]:
@@ -185,8 +186,8 @@ def read_state_dict(directory: str | Path) -> dict[str, Any]:
 def from_lamed_checkpoint(directory: str | Path, *, dtype=None, vision: Mapping[str, Any] | None = None):
     """Build M3D-RAD from a local copy of a released M3D-LaMed checkpoint: ``(model, tokenizer, report)``.
 
-    ``vision`` as in :func:`config_from_lamed`. The tokenizer is the checkpoint's own, given the M3D tokens and a pad token if it lacks them (the embeddings are
-    then resized to match).
+    ``vision`` as in :func:`config_from_lamed`. The tokenizer is the checkpoint's own, given the M3D tokens and a pad
+    token if it lacks them (the embeddings are then resized to match).
     """
     from transformers import AutoTokenizer
 
