@@ -28,7 +28,7 @@ from rad3d_hf.qa_tables import (
     DEFAULT_DATA_DIR,
     SourceFile,
     prior_volume_names,
-    read_table,
+    read_table_columns,
     source_files,
     split_volume_index,
     table_exists,
@@ -179,30 +179,37 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         priors: dict[str, list[str]] = {}
         for source in sources:
             index = split_volume_index(data_dir, source.split)
-            rows, skipped = [], 0
-            for row in read_table(source):
-                stem = row["volume_name"]
-                if stem not in priors:
-                    priors[stem] = prior_volume_names(parse_volume_name(stem), index)
-                row["prior_volume_names"] = priors[stem]
-                if locator is not None:
-                    path = locator.locate(stem)
-                    if path is None:
-                        if self.config.missing_volumes == "skip":
-                            skipped += 1
-                            continue
-                        raise FileNotFoundError(
-                            f"volume {stem} of question {row['id']} ({source.path}) not found; looked for "
-                            f"{locator.describe_search(stem)}. Pass missing_volumes='skip' to drop such questions."
-                        )
-                    row["volume"] = {"bytes": None, "path": path} if self.config.volume_format == "nifti" else path
-                rows.append(row)
-            if skipped:
-                logger.warning(
-                    "skipped %d of %d questions of %s whose volume is not under %s (missing_volumes='skip')",
-                    skipped,
-                    skipped + len(rows),
-                    source.path,
-                    volumes_dir,
+            columns = read_table_columns(source)
+            for stem in set(columns["volume_name"]) - priors.keys():
+                priors[stem] = prior_volume_names(parse_volume_name(stem), index)
+            columns["prior_volume_names"] = [priors[stem] for stem in columns["volume_name"]]
+            if locator is not None:
+                columns = self._attach_volumes(columns, locator, source)
+            yield source.path, pa.Table.from_pydict(columns, schema=schema)
+
+    def _attach_volumes(self, columns: dict[str, list], locator: VolumeLocator, source: SourceFile) -> dict[str, list]:
+        paths = [locator.locate(stem) for stem in columns["volume_name"]]
+        keep = [i for i, path in enumerate(paths) if path is not None]
+        if len(keep) < len(paths):
+            first = next(i for i, path in enumerate(paths) if path is None)
+            stem = columns["volume_name"][first]
+            if self.config.missing_volumes == "error":
+                raise FileNotFoundError(
+                    f"volume {stem} of question {columns['id'][first]} ({source.path}) not found; looked for "
+                    f"{locator.describe_search(stem)}. Pass missing_volumes='skip' to drop such questions."
                 )
-            yield source.path, pa.Table.from_pylist(rows, schema=schema)
+            logger.warning(
+                "skipped %d of %d questions of %s whose volume is not under %s (missing_volumes='skip'), first: %s",
+                len(paths) - len(keep),
+                len(paths),
+                source.path,
+                locator.volumes_dir,
+                columns["id"][first],
+            )
+            columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+            paths = [paths[i] for i in keep]
+        if self.config.volume_format == "nifti":
+            columns["volume"] = [{"bytes": None, "path": path} for path in paths]
+        else:
+            columns["volume"] = paths
+        return columns

@@ -132,3 +132,23 @@ def test_a_split_with_no_tables_is_left_out_but_a_partial_one_is_an_error(tmp_pa
     assert list(ds) == ["test"]
     with pytest.raises(FileNotFoundError, match=r"(?s)split 'test': missing QA tables:\n.*Atelectasis\.csv"):
         load_dataset("3d-rad", "task4", data_dir=str(tmp_path / "tables"), cache_dir=str(tmp_path / "c"))
+
+
+def test_streaming_shards_by_file_across_dataloader_workers(tmp_path):
+    import torch.utils.data
+
+    import rad3d_hf  # noqa: F401
+    from datasets import load_dataset
+
+    q = "Does the CT show {}?"
+    from rad3d_hf.catalogue import FINDINGS
+
+    for finding in FINDINGS:
+        rows = [closed_row(4, finding, "test", f"test_{i}_a_1.nii.gz", q.format(finding), "B") for i in range(5)]
+        write_table(tmp_path / "tables", "test", 4, finding, rows)
+    ds = load_dataset("3d-rad", "task4", split="test", data_dir=str(tmp_path / "tables"), streaming=True)
+    assert ds.num_shards == 18
+    ds = load_dataset("3d-rad", "task4", split="test", data_dir=str(tmp_path / "tables"), streaming=True)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+    ids = [row["id"] for row in loader]
+    assert len(ids) == 90 and len(set(ids)) == 90
