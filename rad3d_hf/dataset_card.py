@@ -136,6 +136,7 @@ class CardLayout:
     volumes_embedded: bool | None = None
     volume_bytes: int | None = None
     volume_files: int | None = None
+    volume_bytes_per_question: int | None = None
     skipped_questions: int = 0
 
 
@@ -354,7 +355,8 @@ def _volumes_section(summaries: list[SourceSummary], layout: CardLayout, splits:
         lines += [
             "",
             f"This folder holds {_num(layout.volume_files or 0)} volume files ({how}), "
-            f"{layout.volume_bytes / 1e6:,.1f} MB in all (sum of the file sizes).",
+            f"{layout.volume_bytes / 1e6:,.1f} MB in all (sum of the file sizes); stored once per question instead, "
+            f"the same volumes would take {(layout.volume_bytes_per_question or 0) / 1e6:,.1f} MB.",
         ]
     if layout.skipped_questions:
         lines += ["", f"{_num(layout.skipped_questions)} questions whose volume was absent were left out of this export."]

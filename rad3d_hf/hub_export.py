@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,7 @@ class ExportReport:
     shards_kept: int = 0
     qa_bytes: int = 0
     volume_bytes: int = 0
+    volume_bytes_per_question: int = 0
     skipped_questions: int = 0
     seconds: float = 0.0
     layout: str = "qa"
@@ -313,6 +315,7 @@ def export_dataset(
     missing_volumes: str = "error",
     demo: bool = False,
     demo_seed: int = 0,
+    qa_only: bool = False,
     overwrite: bool = False,
     progress: bool = True,
 ) -> ExportReport:
@@ -329,6 +332,7 @@ def export_dataset(
             leaves such questions out and counts them in the report.
         demo: export the built-in synthetic demo source (its tables and phantom volumes).
         demo_seed: seed of the demo source.
+        qa_only: leave the volumes out even where ``demo`` brings its own.
         overwrite: delete a previous export's data, card and manifest in ``out_dir`` first.
         progress: show tqdm progress bars.
     """
@@ -341,6 +345,10 @@ def export_dataset(
         root = Path(ensure_demo_data(seed=demo_seed))
         data_dir = data_dir or str(root)
         volumes_dir = volumes_dir or str(root / "volumes")
+    if qa_only:
+        if embed_volumes:
+            raise ValueError("qa_only and embed_volumes exclude each other")
+        volumes_dir = None
     if embed_volumes and volumes_dir is None:
         raise ValueError("embed_volumes needs volumes_dir (the folder holding the CT volumes)")
     data_dir = str(data_dir or DEFAULT_DATA_DIR)
@@ -392,10 +400,12 @@ def export_dataset(
         if locator is None:
             continue
         suffixes[split] = {_volume_suffix(p) for p in volume_paths.values()}
+        uses = Counter(name for table in tables.values() for name in table.column("volume_name").to_pylist())
         for stem in tqdm(sorted(volume_paths), desc=f"{split} volumes", unit="volume", disable=not progress):
             source = volume_paths[stem]
             relpath = f"data/{split}/" + volume_relative_path(parse_volume_name(stem), _volume_suffix(source))
             writer.write(relpath, lambda p, s=source: _place_volume(s, p, embed_volumes), volume=True)
+            report.volume_bytes_per_question += uses[stem] * (out / relpath).stat().st_size
         for config in config_names:
             spec = get_config(config)
             if split not in spec.splits:
@@ -418,6 +428,7 @@ def export_dataset(
         volumes_embedded=bool(embed_volumes) if locator is not None else None,
         volume_bytes=report.volume_bytes if locator is not None else None,
         volume_files=sum(len(v) for v in _volumes_per_split(report.summaries).values()) if locator is not None else None,
+        volume_bytes_per_question=report.volume_bytes_per_question if locator is not None else None,
         skipped_questions=report.skipped_questions,
     )
     _write_text(out / "README.md", render_card(report.summaries, layout))

@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 # Runs with `python -I` (no PYTHONPATH, no user site, no script folder on sys.path) and an import hook that refuses
 # rad3d_hf, so a passing load proves the folder needs nothing of ours.
 _SCRIPT = r"""
-import importlib.abc, json, sys
+import hashlib, importlib.abc, json, sys
 
 class _Refuse(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -35,7 +37,8 @@ for config, split, streaming in request["loads"]:
                 "nifti": isinstance(volume, nib.Nifti1Image),
                 "lazy": isinstance(volume.dataobj, nib.arrayproxy.ArrayProxy),
                 "file": volume.get_filename().rsplit("/", 1)[-1],
-                "voxels": np.asanyarray(volume.dataobj).tolist() if request["voxels"] else None,
+                "voxels_sha256": hashlib.sha256(np.ascontiguousarray(np.asanyarray(volume.dataobj)).tobytes()).hexdigest(),
+                "shape": list(volume.shape),
             }
         rows.append(row)
     features = {k: repr(v) for k, v in ds.features.items()} if ds.features is not None else None
@@ -46,17 +49,26 @@ print("<<<JSON>>>" + json.dumps(out))
 
 
 def load_in_fresh_process(
-    folder: Path, loads: list[tuple[str, str, bool]], cwd: Path, hf_home: Path, voxels: bool = True, timeout: int = 240
+    folder: Path, loads: list[tuple[str, str, bool]], cwd: Path, hf_home: Path, timeout: int = 240
 ) -> dict[str, Any]:
     """Rows of each (config, split, streaming) load, the config names, and whether rad3d_hf was imported.
+
+    A ``volume`` becomes a dict: whether it is a lazy nibabel image, its file name, shape and the SHA-256 of its voxels.
 
     ``cwd`` must not be the export folder: relative paths inside a folder dataset must not depend on it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_", "RAD3D"))}
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(hf_home), HF_DATASETS_DISABLE_PROGRESS_BARS="1")
-    request = json.dumps({"dir": str(folder), "loads": loads, "voxels": voxels})
+    request = json.dumps({"dir": str(folder), "loads": loads})
     done = subprocess.run(
         [sys.executable, "-I", "-c", _SCRIPT, request], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
     if done.returncode != 0 or "<<<JSON>>>" not in done.stdout:
         raise AssertionError(f"plain datasets failed to load {folder}:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.split("<<<JSON>>>", 1)[1])
+
+
+def voxels_sha256(image: Any) -> str:
+    """The digest the fresh process reports for a volume, computed here for the builder's image."""
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(np.asanyarray(image.dataobj)).tobytes()).hexdigest()

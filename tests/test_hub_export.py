@@ -16,7 +16,7 @@ import yaml
 from rad3d_hf import hub_export
 from rad3d_hf.catalogue import CONFIGS, TASKS
 from rad3d_hf.hub_export import MANIFEST_NAME, ExportConflictError, export_dataset
-from tests.plain_datasets_loader import load_in_fresh_process
+from tests.plain_datasets_loader import load_in_fresh_process, voxels_sha256
 from tests.qa_table_files import closed_row, open_row, write_table
 
 TEMPORAL_Q = "Past sequences of lung nodule: {}. (Note: 0 indicates absence, and 1 indicates presence.) Current state?"
@@ -153,33 +153,48 @@ def test_card_counts_and_baselines_come_from_the_rows(qa_export):
     assert (out / ".gitattributes").read_text().count("filter=lfs") >= 4
 
 
-@pytest.mark.parametrize("embed", [False, True], ids=["linked", "embedded"])
-def test_volume_export_gives_a_lazy_nifti_column(small_source, tmp_path, embed):
+def check_volume_rows(got: list[dict], expected: list[dict]) -> None:
+    """Rows from the exported folder equal the builder's, volumes compared by name, laziness and voxels."""
+    assert len(got) == len(expected)
+    for row, ref in zip(got, expected):
+        row, ref = dict(row), dict(ref)
+        volume, ref_volume = row.pop("volume"), ref.pop("volume")
+        assert row == ref
+        assert volume["nifti"] and volume["lazy"], "decoding a row must not read voxels"
+        assert volume["file"] == f"{row['volume_name']}.nii.gz"
+        assert volume["shape"] == list(ref_volume.shape)
+        assert volume["voxels_sha256"] == voxels_sha256(ref_volume)
+
+
+@pytest.mark.parametrize(
+    ("embed", "loads"),
+    [
+        (True, [("task6", "test", False), ("task6", "test", True), ("all", "test", False), ("task1_diagnosis", "test", True)]),
+        (False, [("task6", "test", True)]),
+    ],
+    ids=["embedded", "linked"],
+)
+def test_volume_export_gives_a_lazy_nifti_column(small_source, tmp_path, embed, loads):
     out = tmp_path / "with volumes"
     report = export_dataset(
         out, data_dir=str(small_source["tables"]), volumes_dir=str(small_source["volumes"]), splits=["test"],
         embed_volumes=embed, progress=False,
     )  # fmt: skip
-    loads = [("task6", "test", False), ("task6", "test", True), ("all", "test", False), ("task1_diagnosis", "test", True)]
     loaded = load_in_fresh_process(out, loads, cwd=tmp_path, hf_home=tmp_path / "hf")
     assert loaded["rad3d_hf_imported"] is False
     for config, split, streaming in loads:
         expected = builder_rows(config, split, small_source["tables"], tmp_path / "cache", small_source["volumes"])
         got = loaded[f"{config}/{split}/{streaming}"]
         assert "Nifti" in got["features"]["volume"]
-        assert len(got["rows"]) == len(expected)
-        for row, ref in zip(got["rows"], expected):
-            volume = row.pop("volume")
-            ref_volume = ref.pop("volume")
-            assert row == ref
-            assert volume["nifti"] and volume["lazy"], "decoding a row must not read voxels"
-            assert volume["file"] == f"{row['volume_name']}.nii.gz"
-            assert np.array_equal(np.asarray(volume["voxels"]), np.asanyarray(ref_volume.dataobj))
+        check_volume_rows(got["rows"], expected)
     files = sorted((out / "data" / "test" / "volumes").rglob("*.nii.gz"))
     test_stems = {s for s in small_source["voxels"] if s.startswith("test_")}
     assert sorted(f.name for f in files) == sorted(f"{s}.nii.gz" for s in test_stems), "each volume stored once"
     assert all(f.is_symlink() != embed for f in files)
     assert report.volume_bytes == sum(f.stat().st_size for f in files)
+    sizes = {f.name[: -len(".nii.gz")]: f.stat().st_size for f in files}
+    per_question = sum(sizes[r["volume_name"]] for r in builder_rows("all", "test", small_source["tables"], tmp_path / "cache"))
+    assert report.volume_bytes_per_question == per_question > report.volume_bytes
     card = (out / "README.md").read_text(encoding="utf-8")
     assert f"This folder holds {len(test_stems)} volume files" in card
     assert _card_yaml(out)["license"] == ["mit", "cc-by-nc-sa-4.0"]

@@ -25,6 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--embed-volumes", action="store_true", help="copy each volume into the folder once (else link to it)"
     )
     parser.add_argument("--demo", action="store_true", help="export the built-in synthetic demo data (with volumes)")
+    parser.add_argument("--qa-only", action="store_true", help="leave the volumes out (also those of --demo)")
     parser.add_argument("--demo-seed", type=int, default=0, help="seed of the demo data (default 0)")
     parser.add_argument(
         "--configs", nargs="+", metavar="CONFIG", choices=list(CONFIGS), help="configs to export (default: all)"
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         missing_volumes=args.missing_volumes,
         demo=args.demo,
         demo_seed=args.demo_seed,
+        qa_only=args.qa_only,
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         volumes = ", ".join(f"{split} {n:,}" for split, n in report.volumes.items())
         how = "embedded" if args.embed_volumes else "linked"
         print(f"; volumes ({how}, each once): {volumes} files, {report.volume_bytes / 1e6:,.2f} MB", end="")
+        print(f" (once per question: {report.volume_bytes_per_question / 1e6:,.2f} MB)", end="")
     if report.skipped_questions:
         print(f"; {report.skipped_questions:,} questions left out (volume not found)", end="")
     print(f"; {report.seconds:.1f} s")
