@@ -136,6 +136,11 @@ def volume_data_files(
     return out
 
 
+def _absolute(path: str) -> str:
+    """Local paths made absolute, so a restart from another folder is recognised as the same export."""
+    return path if "://" in path else os.path.abspath(path)
+
+
 def _ordered_configs(configs: Iterable[str] | None) -> tuple[str, ...]:
     """Config names in catalogue order with ``all`` first (the card's first config decides the module)."""
     wanted = set(CONFIGS) if configs is None else set(configs)
@@ -229,6 +234,9 @@ class _Manifest:
     def is_done(self, out_dir: Path, relpath: str) -> bool:
         path = out_dir / relpath
         return relpath in self.finished and path.exists() and path.stat().st_size == self.finished[relpath]
+
+    def mark_complete(self) -> None:
+        self._append({"complete": True})
 
     def record(self, relpath: str, size: int) -> None:
         self.finished[relpath] = size
@@ -351,7 +359,8 @@ def export_dataset(
         volumes_dir = None
     if embed_volumes and volumes_dir is None:
         raise ValueError("embed_volumes needs volumes_dir (the folder holding the CT volumes)")
-    data_dir = str(data_dir or DEFAULT_DATA_DIR)
+    data_dir = _absolute(str(data_dir or DEFAULT_DATA_DIR))
+    volumes_dir = None if volumes_dir is None else _absolute(str(volumes_dir))
     config_names = _ordered_configs(configs)
     split_names = _present_splits(data_dir, config_names, splits)
     config_names = _configs_with_rows(config_names, split_names, explicit=configs is not None)
@@ -377,68 +386,101 @@ def export_dataset(
     _remove_partials(out)
     report = ExportReport(out, config_names, split_names, {}, {}, layout="qa" if volumes_dir is None else "volumes")
     writer = _ShardWriter(out, manifest, report)
-    from tqdm.auto import tqdm
-
-    features = qa_features()
-    locator = VolumeLocator(str(volumes_dir), "nifti") if volumes_dir is not None else None
-    meta_features = datasets.Features({**features, VOLUME_COLUMN: datasets.Value("string")})
-    suffixes: dict[str, set[str]] = {}
-    for split in split_names:
-        sources = _sources(data_dir, config_names, split)
-        tables: dict[tuple[int, str], pa.Table] = {}
-        volume_paths: dict[str, str] = {}
-        for task, subtask, path in tqdm(sources, desc=f"{split} tables", unit="table", disable=not progress):
-            rows = list(read_rows(data_dir, split, subtask_config_name(task, subtask)))
-            if locator is not None:
-                rows = _attach_volumes(rows, locator, path, missing_volumes, volume_paths, report)
-            report.summaries.append(summarize_source(split, task.number, subtask.name, rows))
-            if locator is None:
-                table = _rows_table(rows, features)
-                writer.write(qa_shard_path(split, task, subtask), lambda p, t=table: _write_parquet(t, p))
-            else:
-                tables[(task.number, subtask.name)] = _rows_table(rows, meta_features)
-        if locator is None:
-            continue
-        suffixes[split] = {_volume_suffix(p) for p in volume_paths.values()}
-        uses = Counter(name for table in tables.values() for name in table.column("volume_name").to_pylist())
-        for stem in tqdm(sorted(volume_paths), desc=f"{split} volumes", unit="volume", disable=not progress):
-            source = volume_paths[stem]
-            relpath = f"data/{split}/" + volume_relative_path(parse_volume_name(stem), _volume_suffix(source))
-            writer.write(relpath, lambda p, s=source: _place_volume(s, p, embed_volumes), volume=True)
-            report.volume_bytes_per_question += uses[stem] * (out / relpath).stat().st_size
-        for config in config_names:
-            spec = get_config(config)
-            if split not in spec.splits:
-                continue
-            parts = [tables[(t.number, s.name)] for t, s in spec.files(split)]
-            table = pa.concat_tables(parts) if parts else meta_features.arrow_schema.empty_table()
-            writer.write(metadata_table_path(split, config), lambda p, t=table: _write_parquet(t, p))
-    if locator is not None:
-        _check_module_inference(split_names, report)
-        data_files = volume_data_files(config_names, split_names, suffixes)
-        final_features = datasets.Features({**features, "volume": datasets.Nifti()})
-    else:
+    if volumes_dir is None:
+        summaries = [_export_qa_split(data_dir, split, config_names, writer, progress) for split in split_names]
         data_files = qa_data_files(config_names, split_names)
-        final_features = features
+        final_features = qa_features()
+    else:
+        locator = VolumeLocator(str(volumes_dir), "nifti")
+        suffixes: dict[str, set[str]] = {}
+        summaries = []
+        for split in split_names:
+            split_summaries, suffixes[split] = _export_volume_split(
+                data_dir, split, config_names, locator, writer, embed_volumes, missing_volumes, progress
+            )
+            summaries.append(split_summaries)
+        data_files = volume_data_files(config_names, split_names, suffixes)
+        final_features = datasets.Features({**qa_features(), "volume": datasets.Nifti()})
+    report.summaries = [s for split_summaries in summaries for s in split_summaries]
     _check_no_strays(out, writer.planned)
+    with_volumes = volumes_dir is not None
     layout = CardLayout(
         data_files=data_files,
         features=final_features,
-        metadata_filenames={c: [f"{c}.parquet"] for c in config_names} if locator is not None else None,
-        volumes_embedded=bool(embed_volumes) if locator is not None else None,
-        volume_bytes=report.volume_bytes if locator is not None else None,
-        volume_files=sum(len(v) for v in _volumes_per_split(report.summaries).values()) if locator is not None else None,
-        volume_bytes_per_question=report.volume_bytes_per_question if locator is not None else None,
+        metadata_filenames={c: [f"{c}.parquet"] for c in config_names} if with_volumes else None,
+        volumes_embedded=bool(embed_volumes) if with_volumes else None,
+        volume_bytes=report.volume_bytes if with_volumes else None,
+        volume_files=sum(len(v) for v in _volumes_per_split(report.summaries).values()) if with_volumes else None,
+        volume_bytes_per_question=report.volume_bytes_per_question if with_volumes else None,
         skipped_questions=report.skipped_questions,
     )
     _write_text(out / "README.md", render_card(report.summaries, layout))
     _write_text(out / ".gitattributes", GITATTRIBUTES)
-    manifest._append({"complete": True})
+    manifest.mark_complete()
     for summary in report.summaries:
         report.questions[summary.split] = report.questions.get(summary.split, 0) + summary.questions
     report.volumes = {s: len(v) for s, v in _volumes_per_split(report.summaries).items()}
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _export_qa_split(
+    data_dir: str, split: str, configs: tuple[str, ...], writer: _ShardWriter, progress: bool
+) -> list[SourceSummary]:
+    """QA-only layout: one shard per source table of the split."""
+    from tqdm.auto import tqdm
+
+    features, summaries = qa_features(), []
+    for task, subtask, _ in tqdm(_sources(data_dir, configs, split), desc=f"{split} tables", disable=not progress):
+        rows = list(read_rows(data_dir, split, subtask_config_name(task, subtask)))
+        summaries.append(summarize_source(split, task.number, subtask.name, rows))
+        table = _rows_table(rows, features)
+        writer.write(qa_shard_path(split, task, subtask), lambda p, t=table: _write_parquet(t, p))
+    return summaries
+
+
+def _export_volume_split(
+    data_dir: str,
+    split: str,
+    configs: tuple[str, ...],
+    locator: VolumeLocator,
+    writer: _ShardWriter,
+    embed: bool,
+    missing_volumes: str,
+    progress: bool,
+) -> tuple[list[SourceSummary], set[str]]:
+    """Volumes layout: each volume of the split once, then one metadata table per config; returns the summaries and
+    the volume file suffixes present."""
+    from tqdm.auto import tqdm
+
+    features = datasets.Features({**qa_features(), VOLUME_COLUMN: datasets.Value("string")})
+    report, summaries = writer.report, []
+    tables: dict[tuple[int, str], pa.Table] = {}
+    volume_paths: dict[str, str] = {}
+    for task, subtask, path in tqdm(_sources(data_dir, configs, split), desc=f"{split} tables", disable=not progress):
+        rows = list(read_rows(data_dir, split, subtask_config_name(task, subtask)))
+        rows = _attach_volumes(rows, locator, path, missing_volumes, volume_paths, report)
+        summaries.append(summarize_source(split, task.number, subtask.name, rows))
+        tables[(task.number, subtask.name)] = _rows_table(rows, features)
+    if len(volume_paths) < 2:
+        # datasets picks a folder's module by the most common extension of the first config's files, Parquet
+        # winning a draw: with one volume the folder would load as plain Parquet, without the NIfTI column.
+        raise ValueError(
+            f"the {split} split has {len(volume_paths)} volume(s): datasets needs at least two to read the folder as "
+            "NIfTI rather than plain Parquet; export more questions, or QA rows only"
+        )
+    uses = Counter(name for table in tables.values() for name in table.column("volume_name").to_pylist())
+    for stem in tqdm(sorted(volume_paths), desc=f"{split} volumes", unit="volume", disable=not progress):
+        source = volume_paths[stem]
+        relpath = f"data/{split}/" + volume_relative_path(parse_volume_name(stem), _volume_suffix(source))
+        writer.write(relpath, lambda p, s=source: _place_volume(s, p, embed), volume=True)
+        report.volume_bytes_per_question += uses[stem] * (writer.out_dir / relpath).stat().st_size
+    for config in configs:
+        spec = get_config(config)
+        if split in spec.splits:
+            table = pa.concat_tables([tables[(t.number, s.name)] for t, s in spec.files(split)])
+            writer.write(metadata_table_path(split, config), lambda p, t=table: _write_parquet(t, p))
+    return summaries, {_volume_suffix(p) for p in volume_paths.values()}
 
 
 def _volumes_per_split(summaries: Iterable[SourceSummary]) -> dict[str, set[str]]:
@@ -477,25 +519,15 @@ def _attach_volumes(
     return kept
 
 
-def _check_module_inference(splits: tuple[str, ...], report: ExportReport) -> None:
-    """datasets picks the folder's module by the most common extension of the first config's files, Parquet winning
-    a draw: with a single volume in a split the folder would load as plain Parquet, without the NIfTI column."""
-    per_split = _volumes_per_split(report.summaries)
-    for split in splits:
-        if len(per_split.get(split, ())) < 2:
-            raise ValueError(
-                f"the {split} split has fewer than two volumes: datasets would read the folder as plain Parquet and "
-                "drop the NIfTI column; export more questions, or QA rows only"
-            )
-
-
 def export_fingerprint(path: str | os.PathLike[str]) -> str:
     """SHA-256 over the data files of an export folder (relative path and bytes), to compare two exports."""
     root = Path(path)
     digest = hashlib.sha256()
     for file in sorted(p for p in (root / "data").rglob("*") if p.is_file()):
         digest.update(file.relative_to(root).as_posix().encode())
-        digest.update(file.read_bytes())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 

@@ -58,6 +58,7 @@ def load_in_fresh_process(
     ``cwd`` must not be the export folder: relative paths inside a folder dataset must not depend on it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_", "RAD3D"))}
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(hf_home), HF_DATASETS_DISABLE_PROGRESS_BARS="1")
+    env["USE_TORCH"] = "0"  # streaming would import torch (seconds) to share state with DataLoader workers
     request = json.dumps({"dir": str(folder), "loads": loads})
     done = subprocess.run(
         [sys.executable, "-I", "-c", _SCRIPT, request], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout

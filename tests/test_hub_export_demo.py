@@ -7,15 +7,15 @@ from rad3d_hf.hub_export import export_dataset
 from tests.plain_datasets_loader import load_in_fresh_process
 from tests.test_hub_export import builder_rows, check_volume_rows
 
-LOADS = [("task6", "test", False), ("task6", "test", True), ("all", "train", True), ("task3", "test", False)]
+LOADS = [("task6", "test", False), ("task6", "test", True), ("task2", "train", True), ("task3", "test", False)]
 
 
 def test_demo_export_with_embedded_volumes_round_trips(tmp_path):
     from rad3d_hf.demo import ensure_demo_data
 
-    root = ensure_demo_data(tmp_path / "demo", seed=0)
+    root = ensure_demo_data(seed=0)  # the folder demo=True exports (under the test's HF_HOME)
     out = tmp_path / "demo export"
-    report = export_dataset(out, demo=True, embed_volumes=True, data_dir=str(root), progress=False)
+    report = export_dataset(out, demo=True, embed_volumes=True, progress=False)
     assert report.layout == "volumes" and report.skipped_questions == 0
     loaded = load_in_fresh_process(out, LOADS, cwd=tmp_path, hf_home=tmp_path / "hf")
     assert loaded["rad3d_hf_imported"] is False
