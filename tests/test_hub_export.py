@@ -19,6 +19,7 @@ from rad3d_hf.hub_export import MANIFEST_NAME, ExportConflictError, export_datas
 from tests.plain_datasets_loader import load_in_fresh_process, voxels_sha256
 from tests.qa_table_files import closed_row, open_row, write_table
 
+UNCOMPRESSED = "test_1_c_1"
 TEMPORAL_Q = "Past sequences of lung nodule: {}. (Note: 0 indicates absence, and 1 indicates presence.) Current state?"
 
 
@@ -56,14 +57,16 @@ def write_every_table(root: Path, split: str, patients: tuple[int, int]) -> set[
 
 
 def write_volumes(root: Path, stems: set[str]) -> dict[str, np.ndarray]:
-    """A tiny int16 NIfTI per stem: test volumes in CT-RATE's nested ``valid_*`` layout, train ones flat."""
+    """A tiny int16 NIfTI per stem: test volumes in CT-RATE's nested ``valid_*`` layout, train ones flat; one test
+    volume uncompressed (``.nii``), since the exported folder must carry both suffixes."""
     data = {}
     for seed, stem in enumerate(sorted(stems)):
         split, pid, scan, rec = stem.split("_")
+        suffix = ".nii" if stem == UNCOMPRESSED else ".nii.gz"
         if split == "test":
-            path = root / "valid_fixed" / f"valid_{pid}" / f"valid_{pid}_{scan}" / f"valid_{pid}_{scan}_{rec}.nii.gz"
+            path = root / "valid_fixed" / f"valid_{pid}" / f"valid_{pid}_{scan}" / f"valid_{pid}_{scan}_{rec}{suffix}"
         else:
-            path = root / f"{stem}.nii.gz"
+            path = root / f"{stem}{suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
         array = np.random.default_rng(seed).integers(-1000, 1000, size=(5, 4, 3), dtype=np.int16)
         nib.save(nib.Nifti1Image(array, np.diag([0.8, 0.8, 1.5, 1.0])), path)
@@ -142,9 +145,10 @@ def test_qa_only_shards_are_shared_between_configs(qa_export):
     assert {s["name"]: s["num_examples"] for s in infos["task6_b"]["splits"]} == {"test": 1}
 
 
-def test_card_counts_and_baselines_come_from_the_rows(qa_export):
+def test_card_counts_and_baselines_come_from_the_rows(qa_export, small_source):
     out, _ = qa_export
     card = (out / "README.md").read_text(encoding="utf-8")
+    assert card == hub_export.card_for_tables(str(small_source["tables"])), "the generator the committed card uses"
     # 18 Task 4 files, two rows each: one "No" (B) and one "Yes"; always "No" scores 50%.
     assert '| 4 | always "No" | test | 50.00% | 50.00% | 36 |' in card
     assert "| `task4` | Task 4: Existence Detection (source folder Task4_Existence_Detection) | 36 | 2 | 36 | 2 |" in card
@@ -161,7 +165,8 @@ def check_volume_rows(got: list[dict], expected: list[dict]) -> None:
         volume, ref_volume = row.pop("volume"), ref.pop("volume")
         assert row == ref
         assert volume["nifti"] and volume["lazy"], "decoding a row must not read voxels"
-        assert volume["file"] == f"{row['volume_name']}.nii.gz"
+        suffix = ".nii" if ref_volume.get_filename().endswith(".nii") else ".nii.gz"
+        assert volume["file"] == f"{row['volume_name']}{suffix}"
         assert volume["shape"] == list(ref_volume.shape)
         assert volume["voxels_sha256"] == voxels_sha256(ref_volume)
 
@@ -187,17 +192,24 @@ def test_volume_export_gives_a_lazy_nifti_column(small_source, tmp_path, embed, 
         got = loaded[f"{config}/{split}/{streaming}"]
         assert "Nifti" in got["features"]["volume"]
         check_volume_rows(got["rows"], expected)
-    files = sorted((out / "data" / "test" / "volumes").rglob("*.nii.gz"))
+    files = sorted((out / "data" / "test" / "volumes").rglob("*.nii*"))
     test_stems = {s for s in small_source["voxels"] if s.startswith("test_")}
-    assert sorted(f.name for f in files) == sorted(f"{s}.nii.gz" for s in test_stems), "each volume stored once"
+    names = sorted(f"{s}.nii" if s == UNCOMPRESSED else f"{s}.nii.gz" for s in test_stems)
+    assert sorted(f.name for f in files) == names, "each volume stored once"
     assert all(f.is_symlink() != embed for f in files)
     assert report.volume_bytes == sum(f.stat().st_size for f in files)
-    sizes = {f.name[: -len(".nii.gz")]: f.stat().st_size for f in files}
+    sizes = {f.name.split(".")[0]: f.stat().st_size for f in files}
     per_question = sum(sizes[r["volume_name"]] for r in builder_rows("all", "test", small_source["tables"], tmp_path / "cache"))
     assert report.volume_bytes_per_question == per_question > report.volume_bytes
     card = (out / "README.md").read_text(encoding="utf-8")
     assert f"This folder holds {len(test_stems)} volume files" in card
-    assert _card_yaml(out)["license"] == ["mit", "cc-by-nc-sa-4.0"]
+    meta = _card_yaml(out)
+    assert meta["license"] == ["mit", "cc-by-nc-sa-4.0"]
+    task6 = next(c for c in meta["configs"] if c["config_name"] == "task6")
+    assert task6["metadata_filenames"] == ["task6.parquet"]
+    assert task6["data_files"] == [
+        {"split": "test", "path": ["data/test/task6.parquet", "data/test/volumes/*/*.nii.gz", "data/test/volumes/*/*.nii"]}
+    ]
 
 
 def _data_files(folder: Path) -> list[str]:
@@ -212,17 +224,19 @@ def test_interrupted_export_resumes_without_duplicate_or_missing_shards(small_so
     clean = tmp_path / "clean"
     export_dataset(clean, **kwargs)
 
-    real_write = hub_export._write_parquet
+    # QA: the Parquet writer fails on its 5th shard; volumes: the volume copier fails on its 3rd volume.
+    writer_name, fail_at = ("_place_volume", 3) if volumes else ("_write_parquet", 5)
+    real_write = getattr(hub_export, writer_name)
     calls = {"n": 0}
 
-    def failing_write(table, path):
+    def failing_write(source, path, *args):
         calls["n"] += 1
-        if calls["n"] == 5:
+        if calls["n"] == fail_at:
             Path(path).write_bytes(b"half a shard")  # what a crash mid-write leaves under the temporary name
             raise KeyboardInterrupt("simulated interruption")
-        real_write(table, path)
+        real_write(source, path, *args)
 
-    monkeypatch.setattr(hub_export, "_write_parquet", failing_write)
+    monkeypatch.setattr(hub_export, writer_name, failing_write)
     resumed = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         export_dataset(resumed, **kwargs)
@@ -230,7 +244,7 @@ def test_interrupted_export_resumes_without_duplicate_or_missing_shards(small_so
     assert list((resumed / "data").rglob("*.partial")), "the interrupted shard stayed under its temporary name"
     finished_before = len([f for f in _data_files(resumed) if not f.endswith(".partial")])
 
-    monkeypatch.setattr(hub_export, "_write_parquet", real_write)
+    monkeypatch.setattr(hub_export, writer_name, real_write)
     report = export_dataset(resumed, **kwargs)
     assert report.shards_kept == finished_before and report.shards_kept > 0
     assert _data_files(resumed) == _data_files(clean)
@@ -256,7 +270,7 @@ def test_a_restart_with_other_parameters_is_refused(small_source, tmp_path):
 
 def test_a_missing_volume_is_named_or_skipped_and_counted(small_source, tmp_path):
     volumes = tmp_path / "some volumes"
-    for path in small_source["volumes"].rglob("*.nii.gz"):
+    for path in small_source["volumes"].rglob("*.nii*"):
         if "valid_2_a_1" not in path.name:
             target = volumes / path.relative_to(small_source["volumes"])
             target.parent.mkdir(parents=True, exist_ok=True)
