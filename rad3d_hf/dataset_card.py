@@ -330,7 +330,8 @@ def _volumes_section(summaries: list[SourceSummary], layout: CardLayout, splits:
         "release (int16, already in HU: do not apply the metadata's RescaleSlope/Intercept again).",
         "",
         "```bash",
-        f"huggingface-cli download {CTRATE_REPO} --repo-type dataset --include 'dataset/valid_fixed/*' --local-dir CT-RATE",
+        f"hf download {CTRATE_REPO} --repo-type dataset --include 'dataset/valid_fixed/*' --local-dir CT-RATE",
+        "# train split: --include 'dataset/train_fixed/*'",
         "```",
         "",
         "Put them anywhere; volumes are found by file name, in CT-RATE's nested layout or flat. Then either load with "
