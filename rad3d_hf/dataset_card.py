@@ -138,6 +138,7 @@ class CardLayout:
     volume_files: int | None = None
     volume_bytes_per_question: int | None = None
     skipped_questions: int = 0
+    demo_seed: int | None = None
 
 
 def _size_category(n: int) -> str:
@@ -365,6 +366,15 @@ def _volumes_section(summaries: list[SourceSummary], layout: CardLayout, splits:
     return lines
 
 
+def _export_command(layout: CardLayout) -> str:
+    if layout.demo_seed is not None:
+        source = f"--demo --demo-seed {layout.demo_seed}" + ("" if "volume" in layout.features else " --qa-only")
+    else:
+        source = "--data-dir PATH/TO/3D-RAD" + (" --volumes-dir PATH/TO/CT-RATE" if "volume" in layout.features else "")
+    embed = " --embed-volumes" if layout.volumes_embedded else ""
+    return f"rad3d-hf export --out DIR {source}{embed}"
+
+
 def render_card(summaries: list[SourceSummary], layout: CardLayout) -> str:
     """The complete ``README.md``: YAML front matter, then the card."""
     splits = _split_order({s for files in layout.data_files.values() for s in files})
@@ -383,6 +393,15 @@ def render_card(summaries: list[SourceSummary], layout: CardLayout) -> str:
         f"`{SOURCE_HUB}`). This folder holds its question/answer rows as Parquet ({totals})"
         + (", with the CT volumes." if has_volumes else "; the CT volumes are not included (see *CT volumes*).")
         + " It loads with plain `datasets`, no loading script and no extra package:",
+        *(
+            [
+                "",
+                f"**These rows and volumes are the `rad3d-hf` synthetic demo data (seed {layout.demo_seed}): "
+                "phantoms and generated questions in 3D-RAD's format, not the published benchmark.**",
+            ]
+            if layout.demo_seed is not None
+            else []
+        ),
         "",
         "```python",
         "from datasets import load_dataset",
@@ -450,8 +469,7 @@ def render_card(summaries: list[SourceSummary], layout: CardLayout) -> str:
         "(`pip install rad3d-hf`):",
         "",
         "```bash",
-        "rad3d-hf export --out DIR --data-dir PATH/TO/3D-RAD" + (" --volumes-dir PATH/TO/CT-RATE" if has_volumes else "")
-        + "   # shards, this card, .gitattributes",
+        _export_command(layout) + "   # shards, this card, .gitattributes",
         "```",
         "",
         "```python",

@@ -413,6 +413,7 @@ def export_dataset(
         volume_files=sum(len(v) for v in _volumes_per_split(report.summaries).values()) if with_volumes else None,
         volume_bytes_per_question=report.volume_bytes_per_question if with_volumes else None,
         skipped_questions=report.skipped_questions,
+        demo_seed=demo_seed if demo else None,
     )
     _write_text(out / "README.md", render_card(report.summaries, layout))
     _write_text(out / ".gitattributes", GITATTRIBUTES)

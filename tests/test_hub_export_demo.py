@@ -26,3 +26,6 @@ def test_demo_export_with_embedded_volumes_round_trips(tmp_path):
     assert volumes == sorted(p.name for p in (root / "volumes").glob("*.nii.gz")), "every demo volume, each once"
     assert report.volume_bytes == sum(p.stat().st_size for p in (root / "volumes").glob("*.nii.gz"))
     assert report.volume_bytes_per_question > 10 * report.volume_bytes
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "synthetic demo data (seed 0)" in card
+    assert "rad3d-hf export --out DIR --demo --demo-seed 0 --embed-volumes" in card
