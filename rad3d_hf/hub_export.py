@@ -6,7 +6,7 @@ datasets 4+ no longer runs loading scripts, so the folder holds data files and a
 QA only (no ``volumes_dir``): one Parquet shard per source table, ``data/<split>/task<N>/<subtask slug>.parquet``,
 read by datasets' ``parquet`` module. A task config and ``all`` list the shards of their subtasks in catalogue order,
 so every row is stored once however many configs show it. The datasets ``Features`` sit in each shard's schema
-metadata and in the card's ``dataset_info``, so ``List`` columns come back typed.
+metadata, so ``List`` columns come back typed; the card's ``dataset_info`` holds the split sizes, which datasets checks.
 
 With volumes: datasets' ``niftifolder`` module, which turns a metadata column ``volume_file_name`` (a path relative to
 the metadata file) into a lazily decoded ``datasets.Nifti`` column named ``volume``. Each volume is placed once under
