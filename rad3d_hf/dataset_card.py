@@ -27,7 +27,7 @@ SOURCE_HUB = "Tang-xiaoxiao/3D-RAD"
 
 
 def history_rule(history: Sequence[int]) -> str:
-    """Task 6's text-only baseline: the last earlier label 1 -> A (refractory), any earlier 1 -> B (resolved), else D."""
+    """Task 6's text-only baseline: last earlier label 1 -> A (refractory), any earlier 1 -> B (resolved), else D."""
     if history and history[-1] == 1:
         return "A"
     if 1 in history:
@@ -120,9 +120,8 @@ def blind_baselines(summaries: Iterable[SourceSummary]) -> list[BaselineResult]:
     order = {b.name: i for i, b in enumerate(BLIND_BASELINES)}
     for (name, task, split), parts in sorted(grouped.items(), key=lambda kv: (kv[0][1], order[kv[0][0]], kv[0][2])):
         n = sum(q for _, q in parts)
-        results.append(
-            BaselineResult(name, task, split, sum(c / q for c, q in parts) / len(parts), sum(c for c, _ in parts) / n, n)
-        )
+        mean = sum(c / q for c, q in parts) / len(parts)
+        results.append(BaselineResult(name, task, split, mean, sum(c for c, _ in parts) / n, n))
     return results
 
 
@@ -244,7 +243,8 @@ def _tasks_section(summaries: list[SourceSummary], splits: list[str]) -> list[st
     for task in TASKS.values():
         subs = " / ".join(str(len(task.subtasks_in(s))) for s in splits)
         options = ", ".join(f"{OPTION_LETTERS[i]}. {o}" for i, o in enumerate(task.options)) or "-"
-        cells = [f"{task.number}", task.name, f"`{task.folder}` ({task.source_task})", task.question_type, options, subs]
+        folder = f"`{task.folder}` ({task.source_task})"
+        cells = [f"{task.number}", task.name, folder, task.question_type, options, subs]
         for split in splits:
             q, v = _counts(summaries, task.config_name, split)
             cells += [_num(q), _num(v)]
@@ -314,9 +314,8 @@ def _baselines_section(summaries: list[SourceSummary], splits: list[str]) -> lis
     ]
     for r in results:
         if r.split in splits:
-            lines.append(
-                f"| {r.task} | {r.baseline} | {r.split} | {_pct(r.mean_over_subtasks)} | {_pct(r.pooled)} | {_num(r.questions)} |"
-            )
+            cells = [str(r.task), r.baseline, r.split, _pct(r.mean_over_subtasks), _pct(r.pooled), _num(r.questions)]
+            lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -362,7 +361,8 @@ def _volumes_section(summaries: list[SourceSummary], layout: CardLayout, splits:
             f"the same volumes would take {(layout.volume_bytes_per_question or 0) / 1e6:,.1f} MB.",
         ]
     if layout.skipped_questions:
-        lines += ["", f"{_num(layout.skipped_questions)} questions whose volume was absent were left out of this export."]
+        skipped = _num(layout.skipped_questions)
+        lines += ["", f"{skipped} questions whose volume was absent were left out of this export."]
     return lines
 
 
@@ -384,7 +384,8 @@ def render_card(summaries: list[SourceSummary], layout: CardLayout) -> str:
         f"{s}: {_num(sum(x.questions for x in summaries if x.split == s))} questions" for s in splits
     )
     example_config = "task6" if "task6" in layout.data_files else next(iter(layout.data_files))
-    example_split = "test" if "test" in layout.data_files[example_config] else next(iter(layout.data_files[example_config]))
+    example_splits = layout.data_files[example_config]
+    example_split = "test" if "test" in example_splits else next(iter(example_splits))
     body = [
         "# 3D-RAD",
         "",

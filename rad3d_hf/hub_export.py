@@ -192,7 +192,11 @@ def _present_splits(data_dir: str, configs: tuple[str, ...], splits: Iterable[st
 def _sources(data_dir: str, configs: tuple[str, ...], split: str) -> list[tuple[TaskInfo, Subtask, str]]:
     """The source tables the configs read in ``split``, each once, in catalogue order."""
     needed = {pair for c in configs for pair in ((t.number, s.name) for t, s in get_config(c).files(split))}
-    return [(s.task, s.subtask, s.path) for s in source_files(data_dir, split, ALL_CONFIG) if (s.task.number, s.subtask.name) in needed]
+    return [
+        (s.task, s.subtask, s.path)
+        for s in source_files(data_dir, split, ALL_CONFIG)
+        if (s.task.number, s.subtask.name) in needed
+    ]
 
 
 class _Manifest:
@@ -327,7 +331,7 @@ def export_dataset(
     overwrite: bool = False,
     progress: bool = True,
 ) -> ExportReport:
-    """Write a Hub-ready 3D-RAD folder: Parquet shards, volumes (when ``volumes_dir`` is given), card, ``.gitattributes``.
+    """Write a Hub-ready 3D-RAD folder: Parquet shards, volumes (with ``volumes_dir``), card, ``.gitattributes``.
 
     Args:
         out_dir: the folder to write (created; an interrupted export into it resumes).
@@ -516,7 +520,8 @@ def _attach_volumes(
         row[VOLUME_COLUMN] = volume_relative_path(parse_volume_name(stem), _volume_suffix(path))
         kept.append(row)
     if len(kept) < len(rows):
-        logger.warning("left out %d of %d questions of %s: volume not found", len(rows) - len(kept), len(rows), table_path)
+        left_out = len(rows) - len(kept)
+        logger.warning("left out %d of %d questions of %s: volume not found", left_out, len(rows), table_path)
     return kept
 
 

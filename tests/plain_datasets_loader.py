@@ -37,7 +37,7 @@ for config, split, streaming in request["loads"]:
                 "nifti": isinstance(volume, nib.Nifti1Image),
                 "lazy": isinstance(volume.dataobj, nib.arrayproxy.ArrayProxy),
                 "file": volume.get_filename().rsplit("/", 1)[-1],
-                "voxels_sha256": hashlib.sha256(np.ascontiguousarray(np.asanyarray(volume.dataobj)).tobytes()).hexdigest(),
+                "voxels_sha256": hashlib.sha256(np.ascontiguousarray(volume.dataobj).tobytes()).hexdigest(),
                 "shape": list(volume.shape),
             }
         rows.append(row)
@@ -60,9 +60,8 @@ def load_in_fresh_process(
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(hf_home), HF_DATASETS_DISABLE_PROGRESS_BARS="1")
     env["USE_TORCH"] = "0"  # streaming would import torch (seconds) to share state with DataLoader workers
     request = json.dumps({"dir": str(folder), "loads": loads})
-    done = subprocess.run(
-        [sys.executable, "-I", "-c", _SCRIPT, request], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    command = [sys.executable, "-I", "-c", _SCRIPT, request]
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0 or "<<<JSON>>>" not in done.stdout:
         raise AssertionError(f"plain datasets failed to load {folder}:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.split("<<<JSON>>>", 1)[1])

@@ -40,16 +40,18 @@ def write_every_table(root: Path, split: str, patients: tuple[int, int]) -> set[
                 scan_index = ord(sub.name) - ord("a")
                 history = [(i + scan_index) % 2 for i in range(scan_index)]
                 question = TEMPORAL_Q.format(history) if task.number == 6 else "Classify the lung nodule now."
-                rows = [closed_row(task.number, sub.name, split, f"{volume}.nii.gz", question, _letter_for(6, scan_index))]
+                letter = _letter_for(6, scan_index)
+                rows = [closed_row(task.number, sub.name, split, f"{volume}.nii.gz", question, letter)]
             elif task.number == 4:
                 rows = [
                     closed_row(4, sub.name, split, f"{split}_{first}_a_1.nii.gz", f"Is there {sub.name}?", "B"),
                     closed_row(4, sub.name, split, f"{split}_{second}_a_1.nii.gz", f"Is there {sub.name}?", "A"),
                 ]
             else:
+                a, b = f"{split}_{second}_a_1.nii.gz", f"{split}_{first}_a_1.nii.gz"
                 rows = [
-                    open_row(task.number, sub.name, split, f"{split}_{second}_a_1.nii.gz", f"{sub.name}, what?", "A 4 mm nodule, right."),
-                    open_row(task.number, sub.name, split, f"{split}_{first}_a_1.nii.gz", f"{sub.name}, why?", "Ünïcode, quotes \"x\", commas"),
+                    open_row(task.number, sub.name, split, a, f"{sub.name}, what?", "A 4 mm nodule, right."),
+                    open_row(task.number, sub.name, split, b, f"{sub.name}, why?", "Ünïcode, quotes \"x\", commas"),
                 ]
             write_table(root, split, task.number, sub.name, rows)
             stems.update(r[2][: -len(".nii.gz")] for r in rows)
@@ -151,7 +153,8 @@ def test_card_counts_and_baselines_come_from_the_rows(qa_export, small_source):
     assert card == hub_export.card_for_tables(str(small_source["tables"])), "the generator the committed card uses"
     # 18 Task 4 files, two rows each: one "No" (B) and one "Yes"; always "No" scores 50%.
     assert '| 4 | always "No" | test | 50.00% | 50.00% | 36 |' in card
-    assert "| `task4` | Task 4: Existence Detection (source folder Task4_Existence_Detection) | 36 | 2 | 36 | 2 |" in card
+    task4_row = "| `task4` | Task 4: Existence Detection (source folder Task4_Existence_Detection) | 36 | 2 | 36 | 2 |"
+    assert task4_row in card
     assert "CC-BY-NC-SA 4.0" in card and "MIT" in card and "@inproceedings" in card
     assert "rad3d-hf export --out DIR --data-dir PATH/TO/3D-RAD" in card
     assert (out / ".gitattributes").read_text().count("filter=lfs") >= 4
@@ -171,10 +174,18 @@ def check_volume_rows(got: list[dict], expected: list[dict]) -> None:
         assert volume["voxels_sha256"] == voxels_sha256(ref_volume)
 
 
+VOLUME_LOADS = [
+    ("task6", "test", False),
+    ("task6", "test", True),
+    ("all", "test", False),
+    ("task1_diagnosis", "test", True),
+]
+
+
 @pytest.mark.parametrize(
     ("embed", "loads"),
     [
-        (True, [("task6", "test", False), ("task6", "test", True), ("all", "test", False), ("task1_diagnosis", "test", True)]),
+        (True, VOLUME_LOADS),
         (False, [("task6", "test", True)]),
     ],
     ids=["embedded", "linked"],
@@ -199,7 +210,8 @@ def test_volume_export_gives_a_lazy_nifti_column(small_source, tmp_path, embed, 
     assert all(f.is_symlink() != embed for f in files)
     assert report.volume_bytes == sum(f.stat().st_size for f in files)
     sizes = {f.name.split(".")[0]: f.stat().st_size for f in files}
-    per_question = sum(sizes[r["volume_name"]] for r in builder_rows("all", "test", small_source["tables"], tmp_path / "cache"))
+    all_rows = builder_rows("all", "test", small_source["tables"], tmp_path / "cache")
+    per_question = sum(sizes[r["volume_name"]] for r in all_rows)
     assert report.volume_bytes_per_question == per_question > report.volume_bytes
     card = (out / "README.md").read_text(encoding="utf-8")
     assert f"This folder holds {len(test_stems)} volume files" in card
@@ -208,7 +220,10 @@ def test_volume_export_gives_a_lazy_nifti_column(small_source, tmp_path, embed, 
     task6 = next(c for c in meta["configs"] if c["config_name"] == "task6")
     assert task6["metadata_filenames"] == ["task6.parquet"]
     assert task6["data_files"] == [
-        {"split": "test", "path": ["data/test/task6.parquet", "data/test/volumes/*/*.nii.gz", "data/test/volumes/*/*.nii"]}
+        {
+            "split": "test",
+            "path": ["data/test/task6.parquet", "data/test/volumes/*/*.nii.gz", "data/test/volumes/*/*.nii"],
+        }
     ]
 
 
@@ -261,7 +276,8 @@ def test_a_restart_with_other_parameters_is_refused(small_source, tmp_path):
     export_dataset(out, data_dir=str(small_source["tables"]), configs=["task6"], progress=False)
     with pytest.raises(ExportConflictError, match="configs"):
         export_dataset(out, data_dir=str(small_source["tables"]), configs=["task5"], progress=False)
-    report = export_dataset(out, data_dir=str(small_source["tables"]), configs=["task5"], overwrite=True, progress=False)
+    tables = str(small_source["tables"])
+    report = export_dataset(out, data_dir=tables, configs=["task5"], overwrite=True, progress=False)
     assert _data_files(out) == sorted(
         f"data/{s}/task5/{sub.slug}.parquet" for s in ("test", "train") for sub in TASKS[5].subtasks_in(s)
     )
@@ -275,7 +291,9 @@ def test_a_missing_volume_is_named_or_skipped_and_counted(small_source, tmp_path
             target = volumes / path.relative_to(small_source["volumes"])
             target.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(path, target)
-    kwargs = {"data_dir": str(small_source["tables"]), "volumes_dir": str(volumes), "splits": ["test"], "progress": False}
+    kwargs = {
+        "data_dir": str(small_source["tables"]), "volumes_dir": str(volumes), "splits": ["test"], "progress": False
+    }  # fmt: skip
     with pytest.raises(FileNotFoundError, match="volume test_2_a_1 of question test/task1/abnormality_feature/000000"):
         export_dataset(tmp_path / "a", **kwargs)
     report = export_dataset(tmp_path / "b", missing_volumes="skip", **kwargs)
