@@ -20,6 +20,7 @@ _LAZY: dict[str, str] = {
     "ThreeDRad": "rad3d_hf.builder",
     "ThreeDRadConfig": "rad3d_hf.builder",
     "ensure_demo_data": "rad3d_hf.demo",
+    "export_dataset": "rad3d_hf.hub_export",
     "score": "rad3d_hf.scoring",
 }
 
