@@ -1,0 +1,528 @@
+"""Score predictions against 3D-RAD rows: per-question results and the flat report of the six tasks.
+
+Keys of the report (``N`` is the paper's task number, ``S`` a subtask named as its source file):
+
+- ``taskN/M`` the unweighted mean over the task's subtasks of ``taskN/S/M`` (as the official scripts average),
+  ``taskN/M_micro`` the same metric pooled over all of the task's questions;
+- ``taskN/M_ci95_low`` / ``taskN/M_ci95_high`` (and per subtask): 95% percentile bootstrap intervals over CT volumes;
+- ``taskN/M_baseline_majority`` (and per subtask), ``task6/accuracy_baseline_history``: blind baselines;
+- open tasks (1-3): ``bleu1``, ``rouge1`` (optionally ``rouge1_bootstrap_mid``, ``meteor``, ``bertscore_f1``); Task 3
+  also ``measurement_exact``, ``measurement_abs_error_mm``, ``measurement_rel_error``,
+  ``measurement_unparseable_rate``;
+- closed tasks (4-6): ``accuracy``, ``accuracy_official``, ``unparseable_rate``; Task 4 ``balanced_accuracy``;
+  Tasks 5/6 ``accuracy_A``..``accuracy_D`` (per-class accuracy, i.e. recall), ``macro_f1`` and the confusion matrix
+  ``confusion_R_P`` (reference letter R, read letter P or ``none``), pooled over the task's questions;
+- counts ``taskN/n``, ``taskN/S/n``, ``taskN/n_volumes``, ``taskN/n_empty``, ``taskN/n_unparseable``,
+  ``taskN/n_ambiguous``; and ``n``, ``n_volumes``, ``seed``, ``n_resamples``, ``version`` (and ``coverage``,
+  ``n_expected`` when a subset was scored).
+
+Rows are processed in ``id`` order, sums are exact (``math.fsum``, integer counts) and every random draw is seeded, so
+the same predictions give the same report whatever their order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rad3d_hf.catalogue import OPTION_LETTERS, TASKS, TaskInfo
+from rad3d_hf.scoring import baselines
+from rad3d_hf.scoring.answer_extraction import AMBIGUOUS, UNPARSEABLE, extract_choice, official_correct
+from rad3d_hf.scoring.measurements import compare_measurements, parse_measurement
+from rad3d_hf.scoring.statistics import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    SumsMetric,
+    grouped_bootstrap,
+    percentile_interval,
+    resample_weights,
+)
+from rad3d_hf.scoring.text_metrics import (
+    bleu1_counts,
+    bleu1_from_sums,
+    bleu1_from_sums_array,
+    corpus_bleu1,
+    rouge1_bootstrap_mid,
+    rouge1_fmeasure,
+)
+
+REQUIRED_FIELDS: tuple[str, ...] = ("id", "task", "subtask", "answer", "volume_name")
+CLOSED_FIELDS: tuple[str, ...] = ("choices", "answer_choice")
+NO_ANSWER = "none"
+
+
+@dataclass(slots=True)
+class QuestionResult:
+    """One scored question, as written to the per-question log."""
+
+    id: str
+    task: int
+    subtask: str
+    volume_name: str
+    prediction: str
+    answer: str
+    parsed: str | None
+    rule: str | None
+    score: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "task": self.task,
+            "subtask": self.subtask,
+            "prediction": self.prediction,
+            "answer": self.answer,
+            "parsed": self.parsed,
+            "rule": self.rule,
+            "score": self.score,
+            **self.details,
+        }
+
+
+@dataclass
+class ScoreResult:
+    """The flat report and the per-question results behind it (in ``id`` order)."""
+
+    metrics: dict[str, Any]
+    questions: list[QuestionResult]
+
+
+def _fmean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values) if values else 0.0
+
+
+_KNOWN_SUBTASKS = frozenset((t.number, s.name) for t in TASKS.values() for s in t.subtasks)
+
+
+def _check_rows(predictions: Sequence[Any], references: Sequence[Mapping[str, Any]]) -> None:
+    if len(predictions) != len(references):
+        raise ValueError(f"got {len(predictions)} predictions for {len(references)} references; they must pair up")
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for position, row in enumerate(references):
+        if type(row) is not dict and not isinstance(row, Mapping):
+            raise TypeError(f"reference {position} is a {type(row).__name__}, not a dataset row (a mapping)")
+        where = f"reference {position} (id {row.get('id')!r})"
+        missing = [name for name in REQUIRED_FIELDS if row.get(name) is None]
+        if missing:
+            raise ValueError(f"{where} lacks the field(s) {', '.join(missing)}")
+        task = TASKS.get(row["task"]) or TASKS.get(int(row["task"]))
+        if task is None:
+            raise ValueError(f"{where} has task {row['task']!r}; tasks are numbered 1-6 as in the paper")
+        if (task.number, row["subtask"]) not in _KNOWN_SUBTASKS:
+            try:
+                task.subtask(str(row["subtask"]))
+            except KeyError as error:
+                raise ValueError(f"{where}: {error.args[0]}") from None
+        if not task.is_open:
+            missing = [name for name in CLOSED_FIELDS if not row.get(name)]
+            if missing:
+                raise ValueError(f"{where} is a closed question but lacks {', '.join(missing)}")
+            if row["answer_choice"] not in OPTION_LETTERS[: len(row["choices"])]:
+                raise ValueError(f"{where} has answer_choice {row['answer_choice']!r} outside its {len(row['choices'])} choices")
+        prediction = predictions[position]
+        if not isinstance(prediction, str):
+            raise TypeError(f"the prediction for id {row['id']!r} is a {type(prediction).__name__}, not a string")
+        if row["id"] in seen:
+            duplicates.append(str(row["id"]))
+        seen.add(row["id"])
+    if duplicates:
+        raise ValueError(f"duplicate reference ids: {', '.join(sorted(set(duplicates)))}")
+
+
+def _score_question(prediction: str, row: Mapping[str, Any], task: TaskInfo) -> QuestionResult:
+    result = QuestionResult(
+        id=str(row["id"]),
+        task=task.number,
+        subtask=str(row["subtask"]),
+        volume_name=str(row["volume_name"]),
+        prediction=prediction,
+        answer=str(row["answer"]),
+        parsed=None,
+        rule=None,
+        score=0.0,
+    )
+    if task.is_open:
+        result.score = rouge1_fmeasure(prediction, result.answer)
+        matches, hyp_len, ref_len = bleu1_counts(prediction, result.answer)
+        result.details = {"rouge1": result.score, "bleu1_matches": matches, "bleu1_hyp_len": hyp_len, "bleu1_ref_len": ref_len}
+        if task.number == 3:
+            reference = parse_measurement(result.answer)
+            measured = parse_measurement(prediction)
+            result.parsed = None if measured is None else str(measured)
+            result.details["reference_measurement"] = None if reference is None else str(reference)
+            if reference is not None and measured is not None:
+                comparison = compare_measurements(measured, reference)
+                result.details.update(
+                    measurement_exact=comparison.exact,
+                    abs_error_mm=comparison.absolute_error,
+                    rel_error=comparison.relative_error,
+                )
+        return result
+    extraction = extract_choice(prediction, row["choices"])
+    result.parsed = extraction.letter
+    result.rule = extraction.rule
+    result.score = float(extraction.letter == row["answer_choice"])
+    result.details = {
+        "answer_choice": row["answer_choice"],
+        "correct_official": official_correct(prediction, row["answer_choice"]),
+    }
+    return result
+
+
+# Sufficient statistics and the metric computed from their sums, per metric name.
+def _rouge_from_sums(s: np.ndarray) -> np.ndarray:
+    return s[..., 0] / s[..., 1]
+
+
+def _bleu_from_sums(s: np.ndarray) -> np.ndarray:
+    return bleu1_from_sums_array(s[..., 0], s[..., 1], s[..., 2])
+
+
+def _balanced_from_sums(s: np.ndarray) -> np.ndarray:
+    recalls = np.stack([s[..., 0] / s[..., 1], s[..., 2] / s[..., 3]], axis=-1)
+    return np.nanmean(recalls, axis=-1)
+
+
+def _column(values: Any, n: int) -> np.ndarray:
+    return np.fromiter(values, dtype=float, count=n)
+
+
+def _stats(metric: str, questions: Sequence[QuestionResult]) -> np.ndarray:
+    n = len(questions)
+    ones = np.ones(n)
+    if metric in ("rouge1", "accuracy"):
+        return np.stack([_column((q.score for q in questions), n), ones], axis=1)
+    if metric == "bleu1":
+        keys = ("bleu1_matches", "bleu1_hyp_len", "bleu1_ref_len")
+        return np.stack([_column((q.details[k] for q in questions), n) for k in keys], axis=1)
+    if metric == "accuracy_official":
+        return np.stack([_column((q.details["correct_official"] for q in questions), n), ones], axis=1)
+    if metric == "measurement_exact":
+        exact = _column((q.details.get("measurement_exact", False) for q in questions), n)
+        scored = _column((q.details["reference_measurement"] is not None for q in questions), n)
+        return np.stack([exact, scored], axis=1)
+    if metric == "balanced_accuracy":
+        correct = _column((q.score for q in questions), n)
+        is_a = _column((q.details["answer_choice"] == "A" for q in questions), n)
+        return np.stack([correct * is_a, is_a, correct * (1 - is_a), 1 - is_a], axis=1)
+    raise KeyError(metric)
+
+
+_SUMS_METRICS: dict[str, SumsMetric] = {
+    "rouge1": _rouge_from_sums,
+    "bleu1": _bleu_from_sums,
+    "accuracy": _rouge_from_sums,
+    "accuracy_official": _rouge_from_sums,
+    "measurement_exact": _rouge_from_sums,
+    "balanced_accuracy": _balanced_from_sums,
+}
+
+
+def _interval_metrics(task: TaskInfo) -> tuple[str, ...]:
+    if task.is_open:
+        return ("bleu1", "rouge1", "measurement_exact") if task.number == 3 else ("bleu1", "rouge1")
+    if task.number == 4:
+        return ("accuracy", "accuracy_official", "balanced_accuracy")
+    return ("accuracy", "accuracy_official")
+
+
+def _point(metric: str, questions: Sequence[QuestionResult]) -> float:
+    """A metric's value over ``questions``, computed exactly (not from float sums)."""
+    if metric in ("rouge1", "accuracy"):
+        return _fmean([q.score for q in questions])
+    if metric == "bleu1":
+        totals = [0, 0, 0]
+        for q in questions:
+            totals[0] += q.details["bleu1_matches"]
+            totals[1] += q.details["bleu1_hyp_len"]
+            totals[2] += q.details["bleu1_ref_len"]
+        return bleu1_from_sums(*totals)
+    if metric == "accuracy_official":
+        return sum(bool(q.details["correct_official"]) for q in questions) / len(questions)
+    if metric == "measurement_exact":
+        scored = [q for q in questions if q.details["reference_measurement"] is not None]
+        return sum(bool(q.details.get("measurement_exact")) for q in scored) / len(scored) if scored else math.nan
+    if metric == "balanced_accuracy":
+        recalls = []
+        for letter in ("A", "B"):
+            of_class = [q for q in questions if q.details["answer_choice"] == letter]
+            if of_class:
+                recalls.append(_fmean([q.score for q in of_class]))
+        return _fmean(recalls)
+    raise KeyError(metric)
+
+
+def _by_subtask(task: TaskInfo, questions: Sequence[QuestionResult]) -> dict[str, list[QuestionResult]]:
+    groups: dict[str, list[QuestionResult]] = {}
+    for q in questions:
+        groups.setdefault(q.subtask, []).append(q)
+    order = [s.name for s in task.subtasks if s.name in groups]
+    return {name: groups[name] for name in order}
+
+
+def _mean_over(values: Sequence[float]) -> float:
+    kept = [v for v in values if not math.isnan(v)]
+    return _fmean(kept) if kept else math.nan
+
+
+def _measurement_metrics(prefix: str, questions: Sequence[QuestionResult], out: dict[str, Any]) -> dict[str, float]:
+    scored = [q for q in questions if q.details["reference_measurement"] is not None]
+    compared = [q for q in scored if q.details.get("abs_error_mm") is not None]
+    relative = [q.details["rel_error"] for q in compared if q.details.get("rel_error") is not None]
+    values = {
+        "measurement_exact": _point("measurement_exact", questions),
+        "measurement_abs_error_mm": _fmean([q.details["abs_error_mm"] for q in compared]) if compared else math.nan,
+        "measurement_rel_error": _fmean(relative) if relative else math.nan,
+        "measurement_unparseable_rate": (
+            sum(q.parsed is None for q in scored) / len(scored) if scored else math.nan
+        ),
+    }
+    for name, value in values.items():
+        out[f"{prefix}{name}"] = value
+    out[f"{prefix}measurement_n_compared"] = len(compared)
+    out[f"{prefix}measurement_n_reference_unparseable"] = len(questions) - len(scored)
+    return values
+
+
+def _closed_class_metrics(task: TaskInfo, questions: Sequence[QuestionResult], out: dict[str, Any]) -> None:
+    letters = OPTION_LETTERS[: len(task.options)]
+    confusion = Counter((q.details["answer_choice"], q.parsed or NO_ANSWER) for q in questions)
+    for ref in letters:
+        for pred in (*letters, NO_ANSWER):
+            out[f"task{task.number}/confusion_{ref}_{pred}"] = confusion.get((ref, pred), 0)
+    f1s = []
+    for letter in letters:
+        support = sum(confusion.get((letter, p), 0) for p in (*letters, NO_ANSWER))
+        predicted = sum(confusion.get((r, letter), 0) for r in letters)
+        hit = confusion.get((letter, letter), 0)
+        out[f"task{task.number}/accuracy_{letter}"] = hit / support if support else math.nan
+        if support or predicted:
+            f1s.append(2 * hit / (support + predicted))
+    out[f"task{task.number}/macro_f1"] = _fmean(f1s)
+
+
+def _baselines(
+    task: TaskInfo,
+    subtasks: Mapping[str, Sequence[QuestionResult]],
+    rows_by_id: Mapping[str, Mapping[str, Any]],
+    majority: Mapping[tuple[int, str], str],
+    out: dict[str, Any],
+) -> None:
+    prefix = f"task{task.number}/"
+    metric_names = ("bleu1", "rouge1") if task.is_open else ("accuracy",)
+    per_metric: dict[str, list[float]] = {m: [] for m in metric_names}
+    history: list[float] = []
+    for name, questions in subtasks.items():
+        guess = majority[(task.number, name)]
+        if task.is_open:
+            values = {
+                "bleu1": corpus_bleu1([guess] * len(questions), [q.answer for q in questions]),
+                "rouge1": _fmean([rouge1_fmeasure(guess, q.answer) for q in questions]),
+            }
+        else:
+            values = {"accuracy": _fmean([float(q.details["answer_choice"] == guess) for q in questions])}
+        for metric, value in values.items():
+            out[f"{prefix}{name}/{metric}_baseline_majority"] = value
+            per_metric[metric].append(value)
+        if task.number == 6:
+            hits = [
+                float(baselines.history_rule(rows_by_id[q.id].get("history") or []) == q.details["answer_choice"])
+                for q in questions
+            ]
+            out[f"{prefix}{name}/accuracy_baseline_history"] = _fmean(hits)
+            history.append(_fmean(hits))
+    for metric, values in per_metric.items():
+        out[f"{prefix}{metric}_baseline_majority"] = _fmean(values)
+    if task.number == 6:
+        out[f"{prefix}accuracy_baseline_history"] = _fmean(history)
+
+
+def _intervals(
+    task: TaskInfo,
+    subtasks: Mapping[str, Sequence[QuestionResult]],
+    seed: int,
+    n_resamples: int,
+    out: dict[str, Any],
+) -> None:
+    questions = [q for group in subtasks.values() for q in group]
+    clusters = [q.volume_name for q in questions]
+    names = list(subtasks)
+    group_of = {name: i for i, name in enumerate(names)}
+    groups = [group_of[q.subtask] for q in questions]
+    weights = resample_weights(len(set(clusters)), n_resamples, seed, task.number).astype(float)
+    prefix = f"task{task.number}/"
+    for metric in _interval_metrics(task):
+        per_group, mean = grouped_bootstrap(
+            clusters, groups, _stats(metric, questions), len(names), _SUMS_METRICS[metric], weights
+        )
+        low, high = percentile_interval(mean[:, None])
+        out[f"{prefix}{metric}_ci95_low"] = float(low[0])
+        out[f"{prefix}{metric}_ci95_high"] = float(high[0])
+        low, high = percentile_interval(per_group)
+        for i, name in enumerate(names):
+            out[f"{prefix}{name}/{metric}_ci95_low"] = float(low[i])
+            out[f"{prefix}{name}/{metric}_ci95_high"] = float(high[i])
+
+
+def _optional_text_metrics(
+    task: TaskInfo,
+    subtasks: Mapping[str, Sequence[QuestionResult]],
+    out: dict[str, Any],
+    *,
+    meteor: bool,
+    bertscore_model: str | None,
+    bertscore_layers: int,
+) -> None:
+    from rad3d_hf.scoring import optional_metrics
+
+    prefix = f"task{task.number}/"
+    scorers = {}
+    if meteor:
+        scorers["meteor"] = optional_metrics.meteor_scores
+    if bertscore_model is not None:
+        scorers["bertscore_f1"] = lambda p, r: optional_metrics.bertscore_f1(p, r, bertscore_model, bertscore_layers)
+    for metric, scorer in scorers.items():
+        subtask_values = []
+        for name, questions in subtasks.items():
+            values = scorer([q.prediction for q in questions], [q.answer for q in questions])
+            for q, value in zip(questions, values):
+                q.details[metric] = value
+            out[f"{prefix}{name}/{metric}"] = _fmean(values)
+            subtask_values.append(_fmean(values))
+        out[f"{prefix}{metric}"] = _fmean(subtask_values)
+
+
+def score_details(
+    predictions: Sequence[str],
+    references: Sequence[Mapping[str, Any]],
+    *,
+    seed: int = DEFAULT_SEED,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    rouge_bootstrap_mid: bool = False,
+    meteor: bool = False,
+    bertscore_model: str | None = None,
+    bertscore_layers: int = 17,
+    n_expected: int | None = None,
+) -> ScoreResult:
+    """Score ``predictions`` (one string per reference row) and keep the per-question results.
+
+    See :func:`score` for the arguments; this also returns every question's parsed answer and score.
+    """
+    from rad3d_hf import __version__
+
+    _check_rows(predictions, references)
+    if n_resamples < 0:
+        raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
+    order = sorted(range(len(references)), key=lambda i: str(references[i]["id"]))
+    rows = [references[i] for i in order]
+    rows_by_id = {str(row["id"]): row for row in rows}
+    questions = [_score_question(predictions[i], references[i], TASKS[int(references[i]["task"])]) for i in order]
+    majority = baselines.majority_by_subtask(rows)
+
+    out: dict[str, Any] = {}
+    for number, task in TASKS.items():
+        in_task = [q for q in questions if q.task == number]
+        if not in_task:
+            continue
+        prefix = f"task{number}/"
+        subtasks = _by_subtask(task, in_task)
+        metrics = list(_interval_metrics(task))
+        for metric in metrics:
+            values = []
+            for name, group in subtasks.items():
+                value = _point(metric, group)
+                out[f"{prefix}{name}/{metric}"] = value
+                values.append(value)
+            out[f"{prefix}{metric}"] = _mean_over(values)
+            out[f"{prefix}{metric}_micro"] = _point(metric, in_task)
+        if number == 3:
+            per_subtask = [_measurement_metrics(f"{prefix}{name}/", group, out) for name, group in subtasks.items()]
+            for name in ("measurement_abs_error_mm", "measurement_rel_error", "measurement_unparseable_rate"):
+                out[f"{prefix}{name}"] = _mean_over([values[name] for values in per_subtask])
+            micro = _measurement_metrics(f"{prefix}micro_", in_task, {})
+            for name, value in micro.items():
+                out[f"{prefix}{name}_micro"] = value
+        if task.is_open and rouge_bootstrap_mid:
+            mids = []
+            for name, group in subtasks.items():
+                mid = rouge1_bootstrap_mid([q.score for q in group], seed)
+                out[f"{prefix}{name}/rouge1_bootstrap_mid"] = mid
+                mids.append(mid)
+            out[f"{prefix}rouge1_bootstrap_mid"] = _fmean(mids)
+        if task.is_open and (meteor or bertscore_model is not None):
+            _optional_text_metrics(
+                task, subtasks, out, meteor=meteor, bertscore_model=bertscore_model, bertscore_layers=bertscore_layers
+            )
+        if not task.is_open:
+            rules = Counter(q.rule for q in in_task)
+            for name, group in subtasks.items():
+                out[f"{prefix}{name}/unparseable_rate"] = sum(q.parsed is None for q in group) / len(group)
+            out[f"{prefix}unparseable_rate"] = sum(q.parsed is None for q in in_task) / len(in_task)
+            out[f"{prefix}n_unparseable"] = rules.get(UNPARSEABLE, 0)
+            out[f"{prefix}n_ambiguous"] = rules.get(AMBIGUOUS, 0)
+            if number in (5, 6):
+                _closed_class_metrics(task, in_task, out)
+        _baselines(task, subtasks, rows_by_id, majority, out)
+        if n_resamples:
+            _intervals(task, subtasks, seed, n_resamples, out)
+        for name, group in subtasks.items():
+            out[f"{prefix}{name}/n"] = len(group)
+        out[f"{prefix}n"] = len(in_task)
+        out[f"{prefix}n_volumes"] = len({q.volume_name for q in in_task})
+        out[f"{prefix}n_empty"] = sum(not q.prediction.strip() for q in in_task)
+
+    out["n"] = len(questions)
+    out["n_volumes"] = len({q.volume_name for q in questions})
+    if n_expected is not None:
+        out["n_expected"] = n_expected
+        out["coverage"] = len(questions) / n_expected if n_expected else math.nan
+    out["seed"] = seed
+    out["n_resamples"] = n_resamples
+    out["version"] = __version__
+    return ScoreResult(out, questions)
+
+
+def score(
+    predictions: Sequence[str],
+    references: Sequence[Mapping[str, Any]],
+    *,
+    seed: int = DEFAULT_SEED,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    rouge_bootstrap_mid: bool = False,
+    meteor: bool = False,
+    bertscore_model: str | None = None,
+    bertscore_layers: int = 17,
+    n_expected: int | None = None,
+) -> dict[str, Any]:
+    """Score 3D-RAD predictions: the flat report described in this module's docstring.
+
+    Args:
+        predictions: one answer string per reference row ("" counts as an answer and scores 0).
+        references: dataset rows (``id``, ``task``, ``subtask``, ``answer``, ``volume_name``; closed questions also
+            ``choices`` and ``answer_choice``; Task 6 ``history`` for its blind baseline).
+        seed: seeds the bootstrap (and ``rouge1_bootstrap_mid``); recorded in the report.
+        n_resamples: bootstrap resamples for the 95% intervals (0 leaves the intervals out).
+        rouge_bootstrap_mid: also report evaluate's ``rouge`` default aggregate as ``rouge1_bootstrap_mid``.
+        meteor: also report METEOR (needs NLTK data present locally).
+        bertscore_model: a local model folder; also report ``bertscore_f1`` with it (needs ``bert-score``).
+        bertscore_layers: the model layer BERTScore reads.
+        n_expected: how many questions the full split has, when scoring a subset: adds ``coverage``.
+    """
+    return score_details(
+        predictions,
+        references,
+        seed=seed,
+        n_resamples=n_resamples,
+        rouge_bootstrap_mid=rouge_bootstrap_mid,
+        meteor=meteor,
+        bertscore_model=bertscore_model,
+        bertscore_layers=bertscore_layers,
+        n_expected=n_expected,
+    ).metrics
