@@ -33,7 +33,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="folder or fsspec URL holding the QA tables (default: the Hub dataset Tang-xiaoxiao/3D-RAD)",
     )
-    parser.add_argument("--config", default="all", help="dataset config whose questions are expected (default: all)")
+    parser.add_argument(
+        "--config",
+        default="all",
+        help="dataset config(s) whose questions are expected, comma-separated (default: all)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <predictions stem>_scores next to the file)")
     parser.add_argument(
         "--allow-subset",
@@ -52,15 +56,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _expected_rows(data_dir: str | None, split: str, configs: str) -> list[dict]:
     from rad3d_hf.qa_tables import read_rows
+
+    rows: dict[str, dict] = {}
+    for config in (c.strip() for c in configs.split(",") if c.strip()):
+        for row in read_rows(data_dir, split, config):
+            rows.setdefault(row["id"], row)
+    return list(rows.values())
+
+
+def run(args: argparse.Namespace) -> int:
     from rad3d_hf.scoring import score_details
     from rad3d_hf.scoring.predictions import PredictionsError, join_predictions, read_predictions
     from rad3d_hf.scoring.report import format_table, write_question_log, write_report
 
     try:
         predictions = read_predictions(args.predictions)
-        rows = list(read_rows(args.data_dir, args.split, args.config))
+        rows = _expected_rows(args.data_dir, args.split, args.config)
         joined = join_predictions(predictions, rows, allow_subset=args.allow_subset, source=str(args.predictions))
     except PredictionsError as error:
         print(f"rad3d-hf score: {error}", file=sys.stderr)
