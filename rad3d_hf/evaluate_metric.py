@@ -20,9 +20,11 @@ from rad3d_hf.scoring.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED
 _CITATION = """\
 @inproceedings{gai2025threedrad,
   title     = {3D-RAD: A Comprehensive 3D Radiology Med-VQA Dataset with Multi-Temporal Analysis and Diverse Diagnostic Tasks},
-  author    = {Gai, Xiaotang and Tang, Jiaxiang and Liu, Yichen and Qin, Chenyi and Chen, Jianhong and Wang, Yilin and others},
+  author    = {Gai, Xiaotang and Liu, Jiaxiang and Li, Yichen and Meng, Zijie and Wu, Jian and Liu, Zuozhu},
   booktitle = {Advances in Neural Information Processing Systems (NeurIPS), Datasets and Benchmarks Track},
-  year      = {2025}
+  year      = {2025},
+  eprint    = {2506.11147},
+  archivePrefix = {arXiv}
 }
 """
 
