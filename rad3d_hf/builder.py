@@ -28,9 +28,10 @@ from rad3d_hf.qa_tables import (
     DEFAULT_DATA_DIR,
     SourceFile,
     prior_volume_names,
-    read_table,
+    read_table_columns,
     source_files,
     split_volume_index,
+    table_exists,
 )
 from rad3d_hf.volume_locator import VolumeLocator
 from rad3d_hf.volume_names import parse_volume_name
@@ -102,6 +103,10 @@ class ThreeDRadConfig(datasets.BuilderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse values the builder cannot honour (datasets sets keyword arguments after ``__init__``)."""
         if self.volume_format not in ("nifti", "npy"):
             raise ValueError(f"volume_format={self.volume_format!r}; expected 'nifti' or 'npy'")
         if self.missing_volumes not in ("error", "skip"):
@@ -128,6 +133,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         return str(self.config.data_dir or DEFAULT_DATA_DIR), self.config.volumes_dir
 
     def _info(self) -> datasets.DatasetInfo:
+        self.config.validate()
         features = qa_features()
         _, volumes_dir = self._resolved_dirs() if self.config.demo else (None, self.config.volumes_dir)
         if volumes_dir is not None:
@@ -142,18 +148,28 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
         data_dir, volumes_dir = self._resolved_dirs()
-        spec = get_config(self.config.name)
-        return [
-            datasets.SplitGenerator(
-                name=split,
-                gen_kwargs={
-                    "sources": source_files(data_dir, split, spec.name),
-                    "data_dir": data_dir,
-                    "volumes_dir": volumes_dir,
-                },
+        generators = []
+        for split in get_config(self.config.name).splits:
+            sources = source_files(data_dir, split, self.config.name)
+            present = [s for s in sources if table_exists(s.path)]
+            if not present:
+                # An evaluation-only copy of 3D-RAD holds test/ alone: offer the splits that are there.
+                logger.info("no %s tables under %s: the %s split is left out", split, data_dir, split)
+                continue
+            if len(present) < len(sources):
+                missing = "\n  ".join(s.path for s in sources if s not in present)
+                raise FileNotFoundError(f"config {self.config.name!r}, split {split!r}: missing QA tables:\n  {missing}")
+            generators.append(
+                datasets.SplitGenerator(
+                    name=split, gen_kwargs={"sources": sources, "data_dir": data_dir, "volumes_dir": volumes_dir}
+                )
             )
-            for split in spec.splits
-        ]
+        if not generators:
+            raise FileNotFoundError(
+                f"no 3D-RAD tables for config {self.config.name!r} under {data_dir}; expected e.g. "
+                f"{source_files(data_dir, 'test', 'all')[0].path} (the published CSVs: {DEFAULT_DATA_DIR})"
+            )
+        return generators
 
     def _generate_tables(
         self, sources: list[SourceFile], data_dir: str, volumes_dir: str | None
@@ -163,30 +179,37 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         priors: dict[str, list[str]] = {}
         for source in sources:
             index = split_volume_index(data_dir, source.split)
-            rows, skipped = [], 0
-            for row in read_table(source):
-                stem = row["volume_name"]
-                if stem not in priors:
-                    priors[stem] = prior_volume_names(parse_volume_name(stem), index)
-                row["prior_volume_names"] = priors[stem]
-                if locator is not None:
-                    path = locator.locate(stem)
-                    if path is None:
-                        if self.config.missing_volumes == "skip":
-                            skipped += 1
-                            continue
-                        raise FileNotFoundError(
-                            f"volume {stem} of question {row['id']} ({source.path}) not found; looked for "
-                            f"{locator.describe_search(stem)}. Pass missing_volumes='skip' to drop such questions."
-                        )
-                    row["volume"] = {"bytes": None, "path": path} if self.config.volume_format == "nifti" else path
-                rows.append(row)
-            if skipped:
-                logger.warning(
-                    "skipped %d of %d questions of %s whose volume is not under %s (missing_volumes='skip')",
-                    skipped,
-                    skipped + len(rows),
-                    source.path,
-                    volumes_dir,
+            columns = read_table_columns(source)
+            for stem in set(columns["volume_name"]) - priors.keys():
+                priors[stem] = prior_volume_names(parse_volume_name(stem), index)
+            columns["prior_volume_names"] = [priors[stem] for stem in columns["volume_name"]]
+            if locator is not None:
+                columns = self._attach_volumes(columns, locator, source)
+            yield source.path, pa.Table.from_pydict(columns, schema=schema)
+
+    def _attach_volumes(self, columns: dict[str, list], locator: VolumeLocator, source: SourceFile) -> dict[str, list]:
+        paths = [locator.locate(stem) for stem in columns["volume_name"]]
+        keep = [i for i, path in enumerate(paths) if path is not None]
+        if len(keep) < len(paths):
+            first = next(i for i, path in enumerate(paths) if path is None)
+            stem = columns["volume_name"][first]
+            if self.config.missing_volumes == "error":
+                raise FileNotFoundError(
+                    f"volume {stem} of question {columns['id'][first]} ({source.path}) not found; looked for "
+                    f"{locator.describe_search(stem)}. Pass missing_volumes='skip' to drop such questions."
                 )
-            yield source.path, pa.Table.from_pylist(rows, schema=schema)
+            logger.warning(
+                "skipped %d of %d questions of %s whose volume is not under %s (missing_volumes='skip'), first: %s",
+                len(paths) - len(keep),
+                len(paths),
+                source.path,
+                locator.volumes_dir,
+                columns["id"][first],
+            )
+            columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+            paths = [paths[i] for i in keep]
+        if self.config.volume_format == "nifti":
+            columns["volume"] = [{"bytes": None, "path": path} for path in paths]
+        else:
+            columns["volume"] = paths
+        return columns
