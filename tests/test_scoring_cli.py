@@ -80,3 +80,14 @@ def test_missing_and_unknown_ids(tables, tmp_path, capsys):
     write_predictions_jsonl(tmp_path / "part.jsonl", predictions)
     assert main([*args, "--out", str(tmp_path / "c"), "--allow-subset"]) == 2
     assert "'test/task4/lung_nodule/000099'" in capsys.readouterr().err
+
+
+def test_demo_source(tmp_path, capsys):
+    from rad3d_hf.demo import ensure_demo_data
+
+    rows = list(read_rows(str(ensure_demo_data()), "test", "task4"))
+    write_predictions_jsonl(tmp_path / "demo.jsonl", {row["id"]: row["answer"] for row in rows})
+    args = ["score", str(tmp_path / "demo.jsonl"), "--demo", "--config", "task4", "--out", str(tmp_path / "o"), "--no-figure"]
+    assert main(args) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["task4/accuracy"] == 1.0 and report["n"] == len(rows)

@@ -34,6 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="folder or fsspec URL holding the QA tables (default: the Hub dataset Tang-xiaoxiao/3D-RAD)",
     )
     parser.add_argument(
+        "--demo", action="store_true", help="score against the built-in demo source (generated locally; overrides --data-dir)"
+    )
+    parser.add_argument(
         "--config",
         default="all",
         help="dataset config(s) whose questions are expected, comma-separated (default: all)",
@@ -71,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     from rad3d_hf.scoring.predictions import PredictionsError, join_predictions, read_predictions
     from rad3d_hf.scoring.report import format_table, write_question_log, write_report
 
+    if args.demo:
+        from rad3d_hf.demo import ensure_demo_data
+
+        args.data_dir = str(ensure_demo_data())
     try:
         predictions = read_predictions(args.predictions)
         rows = _expected_rows(args.data_dir, args.split, args.config)
