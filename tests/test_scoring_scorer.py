@@ -15,7 +15,7 @@ from rad3d_hf import __version__
 from rad3d_hf.catalogue import TASKS
 from rad3d_hf.scoring import score, score_details
 from rad3d_hf.scoring.report import format_table
-from rad3d_hf.scoring.statistics import grouped_bootstrap, resample_weights
+from rad3d_hf.scoring.statistics import cluster_index, grouped_bootstrap, resample_weights
 from rad3d_hf.scoring.synthetic import perturbed_predictions
 from scoring_data import make_row, real_test_rows, small_rows
 
@@ -134,10 +134,12 @@ def test_subset_scoring_reports_coverage():
 
 def test_bootstrap_is_clustered_by_volume():
     # one volume with many identical questions: resampling volumes cannot vary the value, resampling questions would
-    clusters = ["v1"] * 50 + ["v2"] * 50
-    stats = np.array([[1.0, 1.0]] * 50 + [[0.0, 1.0]] * 50)
-    weights = resample_weights(2, 400, seed=0, stream=1).astype(float)
-    per_group, mean = grouped_bootstrap(clusters, [0] * 100, stats, 1, lambda s: s[..., 0] / s[..., 1], weights)
+    clusters, n_clusters = cluster_index(["v2"] * 50 + ["v1"] * 50)
+    assert n_clusters == 2 and clusters[0] == 1  # sorted names: v1 is 0
+    stats = np.array([[0.0, 1.0]] * 50 + [[1.0, 1.0]] * 50)
+    weights = resample_weights(n_clusters, 400, seed=0, stream=1).astype(float)
+    groups = np.zeros(100, dtype=np.int64)
+    per_group, mean = grouped_bootstrap(clusters, n_clusters, groups, 1, stats, lambda s: s[..., 0] / s[..., 1], weights)
     assert set(np.round(mean, 6)) <= {0.0, 0.5, 1.0}
     assert per_group.shape == (400, 1)
 

@@ -12,4 +12,20 @@ from __future__ import annotations
 
 from rad3d_hf.scoring.scorer import QuestionResult, ScoreResult, score, score_details
 
-__all__ = ["QuestionResult", "ScoreResult", "score", "score_details"]
+
+def clear_caches() -> None:
+    """Empty the tokenizer, extraction and measurement caches (for timing cold runs)."""
+    from rad3d_hf.scoring import answer_extraction, measurements, text_metrics
+
+    for cached in (
+        text_metrics.rouge_tokens,
+        text_metrics._rouge_counts,
+        text_metrics.tokenize_13a,
+        text_metrics._bleu_counts,
+        answer_extraction._extract,
+        measurements.parse_measurement,
+    ):
+        cached.cache_clear()
+
+
+__all__ = ["QuestionResult", "ScoreResult", "clear_caches", "score", "score_details"]

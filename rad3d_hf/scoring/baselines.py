@@ -26,12 +26,16 @@ def majority_answer(answers: Iterable[str]) -> str:
 
 
 def majority_by_subtask(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[int, str], str]:
-    """Per (task, subtask): the majority answer text (open questions) or option letter (closed ones)."""
+    """Per (task, subtask): the majority option letter (closed questions, which have an ``answer_choice``) or answer
+    text (open ones)."""
     answers: dict[tuple[int, str], list[str]] = {}
     for row in rows:
-        key = (int(row["task"]), str(row["subtask"]))
-        closed = row.get("question_type") == "closed" or bool(row.get("answer_choice"))
-        answers.setdefault(key, []).append(str(row["answer_choice"] if closed else row["answer"]))
+        choice = row.get("answer_choice")
+        key = (int(row["task"]), row["subtask"])
+        found = answers.get(key)
+        if found is None:
+            found = answers[key] = []
+        found.append(choice if choice else row["answer"])
     return {key: majority_answer(values) for key, values in answers.items()}
 
 

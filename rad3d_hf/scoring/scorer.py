@@ -38,9 +38,12 @@ from rad3d_hf.scoring.statistics import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
     SumsMetric,
-    grouped_bootstrap,
+    cluster_index,
+    cluster_sums,
+    metric_samples,
     percentile_interval,
     resample_weights,
+    resampled_group_sums,
 )
 from rad3d_hf.scoring.text_metrics import (
     bleu1_counts,
@@ -100,6 +103,10 @@ def _fmean(values: Sequence[float]) -> float:
 _KNOWN_SUBTASKS = frozenset((t.number, s.name) for t in TASKS.values() for s in t.subtasks)
 
 
+def _where(position: int, row: Mapping[str, Any]) -> str:
+    return f"reference {position} (id {row.get('id')!r})"
+
+
 def _check_rows(predictions: Sequence[Any], references: Sequence[Mapping[str, Any]]) -> None:
     if len(predictions) != len(references):
         raise ValueError(f"got {len(predictions)} predictions for {len(references)} references; they must pair up")
@@ -108,26 +115,29 @@ def _check_rows(predictions: Sequence[Any], references: Sequence[Mapping[str, An
     for position, row in enumerate(references):
         if type(row) is not dict and not isinstance(row, Mapping):
             raise TypeError(f"reference {position} is a {type(row).__name__}, not a dataset row (a mapping)")
-        where = f"reference {position} (id {row.get('id')!r})"
         missing = [name for name in REQUIRED_FIELDS if row.get(name) is None]
         if missing:
-            raise ValueError(f"{where} lacks the field(s) {', '.join(missing)}")
-        task = TASKS.get(row["task"]) or TASKS.get(int(row["task"]))
-        if task is None:
-            raise ValueError(f"{where} has task {row['task']!r}; tasks are numbered 1-6 as in the paper")
-        if (task.number, row["subtask"]) not in _KNOWN_SUBTASKS:
+            raise ValueError(f"{_where(position, row)} lacks the field(s) {', '.join(missing)}")
+        task = TASKS.get(row["task"])
+        if task is None or (task.number, row["subtask"]) not in _KNOWN_SUBTASKS:
+            task = TASKS.get(int(row["task"])) if str(row["task"]).isdigit() else None
+            if task is None:
+                raise ValueError(f"{_where(position, row)} has task {row['task']!r}; tasks are numbered 1-6 as in the paper")
             try:
                 task.subtask(str(row["subtask"]))
             except KeyError as error:
-                raise ValueError(f"{where}: {error.args[0]}") from None
+                raise ValueError(f"{_where(position, row)}: {error.args[0]}") from None
         if not task.is_open:
             missing = [name for name in CLOSED_FIELDS if not row.get(name)]
             if missing:
-                raise ValueError(f"{where} is a closed question but lacks {', '.join(missing)}")
+                raise ValueError(f"{_where(position, row)} is a closed question but lacks {', '.join(missing)}")
             if row["answer_choice"] not in OPTION_LETTERS[: len(row["choices"])]:
-                raise ValueError(f"{where} has answer_choice {row['answer_choice']!r} outside its {len(row['choices'])} choices")
+                raise ValueError(
+                    f"{_where(position, row)} has answer_choice {row['answer_choice']!r} "
+                    f"outside its {len(row['choices'])} choices"
+                )
         prediction = predictions[position]
-        if not isinstance(prediction, str):
+        if type(prediction) is not str and not isinstance(prediction, str):
             raise TypeError(f"the prediction for id {row['id']!r} is a {type(prediction).__name__}, not a string")
         if row["id"] in seen:
             duplicates.append(str(row["id"]))
@@ -137,16 +147,9 @@ def _check_rows(predictions: Sequence[Any], references: Sequence[Mapping[str, An
 
 
 def _score_question(prediction: str, row: Mapping[str, Any], task: TaskInfo) -> QuestionResult:
+    # rows come from datasets or JSON, so their fields are str already; the scorer's checks guarantee they exist
     result = QuestionResult(
-        id=str(row["id"]),
-        task=task.number,
-        subtask=str(row["subtask"]),
-        volume_name=str(row["volume_name"]),
-        prediction=prediction,
-        answer=str(row["answer"]),
-        parsed=None,
-        rule=None,
-        score=0.0,
+        row["id"], task.number, row["subtask"], row["volume_name"], prediction, row["answer"], None, None, 0.0
     )
     if task.is_open:
         result.score = rouge1_fmeasure(prediction, result.answer)
@@ -165,14 +168,12 @@ def _score_question(prediction: str, row: Mapping[str, Any], task: TaskInfo) -> 
                     rel_error=comparison.relative_error,
                 )
         return result
+    choice = row["answer_choice"]
     extraction = extract_choice(prediction, row["choices"])
     result.parsed = extraction.letter
     result.rule = extraction.rule
-    result.score = float(extraction.letter == row["answer_choice"])
-    result.details = {
-        "answer_choice": row["answer_choice"],
-        "correct_official": official_correct(prediction, row["answer_choice"]),
-    }
+    result.score = 1.0 if extraction.letter == choice else 0.0
+    result.details = {"answer_choice": choice, "correct_official": official_correct(prediction, choice)}
     return result
 
 
@@ -346,22 +347,27 @@ def _baselines(
 
 def _intervals(
     task: TaskInfo,
-    subtasks: Mapping[str, Sequence[QuestionResult]],
+    questions: Sequence[QuestionResult],
+    groups: np.ndarray,
+    names: Sequence[str],
+    stats: Mapping[str, np.ndarray],
     seed: int,
     n_resamples: int,
     out: dict[str, Any],
 ) -> None:
-    questions = [q for group in subtasks.values() for q in group]
-    clusters = [q.volume_name for q in questions]
-    names = list(subtasks)
-    group_of = {name: i for i, name in enumerate(names)}
-    groups = [group_of[q.subtask] for q in questions]
-    weights = resample_weights(len(set(clusters)), n_resamples, seed, task.number).astype(float)
+    clusters, n_clusters = cluster_index([q.volume_name for q in questions])
+    weights = resample_weights(n_clusters, n_resamples, seed, task.number).astype(float)
+    # one matrix product for all metrics of the task: their statistics side by side
+    metrics = list(stats)
+    widths = [stats[m].shape[1] for m in metrics]
+    resampled, present = resampled_group_sums(
+        clusters, n_clusters, groups, len(names), np.concatenate([stats[m] for m in metrics], axis=1), weights
+    )
     prefix = f"task{task.number}/"
-    for metric in _interval_metrics(task):
-        per_group, mean = grouped_bootstrap(
-            clusters, groups, _stats(metric, questions), len(names), _SUMS_METRICS[metric], weights
-        )
+    offset = 0
+    for metric, width in zip(metrics, widths):
+        per_group, mean = metric_samples(resampled[..., offset : offset + width], present, _SUMS_METRICS[metric])
+        offset += width
         low, high = percentile_interval(mean[:, None])
         out[f"{prefix}{metric}_ci95_low"] = float(low[0])
         out[f"{prefix}{metric}_ci95_high"] = float(high[0])
@@ -369,6 +375,16 @@ def _intervals(
         for i, name in enumerate(names):
             out[f"{prefix}{name}/{metric}_ci95_low"] = float(low[i])
             out[f"{prefix}{name}/{metric}_ci95_high"] = float(high[i])
+
+
+def _point_from_sums(metric: str, sums: np.ndarray) -> float:
+    """A metric from the summed statistics of its questions; exact, since the summed values are integers."""
+    if metric == "bleu1":
+        return bleu1_from_sums(*(int(v) for v in sums))
+    if metric == "measurement_exact" and sums[1] == 0:
+        return math.nan
+    with np.errstate(all="ignore"):
+        return float(_SUMS_METRICS[metric](sums[None, :])[0])
 
 
 def _optional_text_metrics(
@@ -426,22 +442,30 @@ def score_details(
     questions = [_score_question(predictions[i], references[i], TASKS[int(references[i]["task"])]) for i in order]
     majority = baselines.majority_by_subtask(rows)
 
+    by_task: dict[int, list[QuestionResult]] = {}
+    for q in questions:
+        by_task.setdefault(q.task, []).append(q)
     out: dict[str, Any] = {}
     for number, task in TASKS.items():
-        in_task = [q for q in questions if q.task == number]
+        in_task = by_task.get(number)
         if not in_task:
             continue
         prefix = f"task{number}/"
         subtasks = _by_subtask(task, in_task)
-        metrics = list(_interval_metrics(task))
-        for metric in metrics:
+        names = list(subtasks)
+        in_task = [q for group in subtasks.values() for q in group]
+        groups = np.repeat(np.arange(len(names)), [len(group) for group in subtasks.values()])
+        stats = {metric: _stats(metric, in_task) for metric in _interval_metrics(task)}
+        for metric, metric_stats in stats.items():
+            group_sums = cluster_sums(groups, metric_stats, len(names))
             values = []
-            for name, group in subtasks.items():
-                value = _point(metric, group)
+            for i, (name, group) in enumerate(subtasks.items()):
+                value = _point(metric, group) if metric == "rouge1" else _point_from_sums(metric, group_sums[i])
                 out[f"{prefix}{name}/{metric}"] = value
                 values.append(value)
             out[f"{prefix}{metric}"] = _mean_over(values)
-            out[f"{prefix}{metric}_micro"] = _point(metric, in_task)
+            micro = _point(metric, in_task) if metric == "rouge1" else _point_from_sums(metric, group_sums.sum(axis=0))
+            out[f"{prefix}{metric}_micro"] = micro
         if number == 3:
             per_subtask = [_measurement_metrics(f"{prefix}{name}/", group, out) for name, group in subtasks.items()]
             for name in ("measurement_abs_error_mm", "measurement_rel_error", "measurement_unparseable_rate"):
@@ -471,7 +495,7 @@ def score_details(
                 _closed_class_metrics(task, in_task, out)
         _baselines(task, subtasks, rows_by_id, majority, out)
         if n_resamples:
-            _intervals(task, subtasks, seed, n_resamples, out)
+            _intervals(task, in_task, groups, names, stats, seed, n_resamples, out)
         for name, group in subtasks.items():
             out[f"{prefix}{name}/n"] = len(group)
         out[f"{prefix}n"] = len(in_task)

@@ -33,11 +33,15 @@ def resample_weights(n_clusters: int, n_resamples: int, seed: int, stream: int) 
     return counts.reshape(n_resamples, n_clusters)
 
 
-def cluster_sums(cluster_index: np.ndarray, stats: np.ndarray, n_clusters: int) -> np.ndarray:
-    """Per-cluster sums of per-question statistics ``stats`` (n, k) -> (n_clusters, k)."""
-    out = np.zeros((n_clusters, stats.shape[1]))
-    np.add.at(out, cluster_index, stats)
-    return out
+def cluster_sums(index: np.ndarray, stats: np.ndarray, n_bins: int) -> np.ndarray:
+    """Sums of per-question statistics ``stats`` (n, k) per bin of ``index`` -> (n_bins, k)."""
+    return np.stack([np.bincount(index, weights=stats[:, j], minlength=n_bins) for j in range(stats.shape[1])], axis=1)
+
+
+def cluster_index(clusters: Sequence[str]) -> tuple[np.ndarray, int]:
+    """Each question's position among the sorted distinct clusters, and how many clusters there are."""
+    names, index = np.unique(np.asarray(clusters, dtype=object).astype(str), return_inverse=True)
+    return index.astype(np.int64), len(names)
 
 
 def percentile_interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
@@ -52,32 +56,45 @@ def percentile_interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> 
     return low, high
 
 
-def grouped_bootstrap(
-    clusters: Sequence[str],
-    groups: Sequence[int],
-    stats: np.ndarray,
+def resampled_group_sums(
+    clusters: np.ndarray,
+    n_clusters: int,
+    groups: np.ndarray,
     n_groups: int,
+    stats: np.ndarray,
+    weights: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per resample and group, the sums of ``stats`` (n, k) over the drawn clusters, and whether the group was drawn.
+
+    ``clusters`` holds each question's cluster (volume) position from :func:`cluster_index`, ``groups`` its subtask
+    index; ``weights`` come from :func:`resample_weights` over the same clusters. Returns arrays of shapes
+    (n_resamples, n_groups, k) and (n_resamples, n_groups).
+    """
+    k = stats.shape[1]
+    combined = clusters * n_groups + groups
+    sums = cluster_sums(combined, stats, n_clusters * n_groups).reshape(n_clusters, n_groups * k)
+    counts = np.bincount(combined, minlength=n_clusters * n_groups).reshape(n_clusters, n_groups)
+    resampled = (weights @ sums).reshape(weights.shape[0], n_groups, k)
+    return resampled, (weights @ counts) > 0
+
+
+def metric_samples(resampled: np.ndarray, present: np.ndarray, metric: SumsMetric) -> tuple[np.ndarray, np.ndarray]:
+    """A metric per resample and group (NaN where the group was not drawn) and its unweighted mean over groups."""
+    with np.errstate(all="ignore"):
+        per_group = np.where(present, metric(resampled), np.nan)
+        mean = per_group.mean(axis=1) if present.all() else np.nanmean(per_group, axis=1)
+    return per_group, mean
+
+
+def grouped_bootstrap(
+    clusters: np.ndarray,
+    n_clusters: int,
+    groups: np.ndarray,
+    n_groups: int,
+    stats: np.ndarray,
     metric: SumsMetric,
     weights: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap samples of a metric per group and of the unweighted mean over groups.
-
-    ``clusters`` names each question's cluster (its volume), ``groups`` its subtask index, ``stats`` its (n, k)
-    statistics. ``weights`` come from :func:`resample_weights` over the sorted distinct clusters. Returns
-    ``(per_group, mean_over_groups)`` with shapes (n_resamples, n_groups) and (n_resamples,); a group with no
-    question in a resample is NaN there and left out of the mean.
-    """
-    names = sorted(set(clusters))
-    position = {name: i for i, name in enumerate(names)}
-    cluster_index = np.fromiter((position[c] for c in clusters), dtype=np.int64, count=len(clusters))
-    group_index = np.asarray(groups, dtype=np.int64)
-    k = stats.shape[1]
-    combined = cluster_index * n_groups + group_index
-    sums = cluster_sums(combined, stats, len(names) * n_groups).reshape(len(names), n_groups * k)
-    counts = cluster_sums(combined, np.ones((len(clusters), 1)), len(names) * n_groups).reshape(len(names), n_groups)
-    resampled = (weights @ sums).reshape(weights.shape[0], n_groups, k)
-    present = (weights @ counts) > 0
-    with np.errstate(all="ignore"):
-        per_group = np.where(present, metric(resampled), np.nan)
-        mean = np.nanmean(per_group, axis=1)
-    return per_group, mean
+    """Bootstrap samples of one metric per group and of its unweighted mean over groups (see the two functions above)."""
+    resampled, present = resampled_group_sums(clusters, n_clusters, groups, n_groups, stats, weights)
+    return metric_samples(resampled, present, metric)
