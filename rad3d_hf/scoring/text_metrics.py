@@ -27,14 +27,20 @@ import numpy as np
 
 _ROUGE_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
-# mteval-v13a's rules as regular expressions: isolate most ASCII punctuation, split periods and commas unless they
-# sit between digits, and split a dash that follows a digit.
-_13A_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"([\{-\~\[-\` -\&\(-\+\:-\@\/])"), r" \1 "),
+# mteval-v13a's rules: isolate most ASCII punctuation (a character table: the same output as a regular expression
+# replacing each such character by itself between spaces, several times faster), then split periods and commas
+# unless they sit between digits, and split a dash that follows a digit.
+_13A_PUNCTUATION = "".join(
+    chr(c)
+    for lo, hi in ((ord("{"), ord("~")), (ord("["), ord("`")), (ord(" "), ord("&")), (ord("("), ord("+")), (ord(":"), ord("@")))
+    for c in range(lo, hi + 1)
+) + "/"
+_13A_ISOLATE = str.maketrans({c: f" {c} " for c in _13A_PUNCTUATION})
+_13A_PERIOD_COMMA: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),
     (re.compile(r"([\.,])([^0-9])"), r" \1 \2"),
-    (re.compile(r"([0-9])(-)"), r"\1 \2 "),
 )
+_13A_DASH = (re.compile(r"([0-9])(-)"), r"\1 \2 ")
 _13A_ENTITIES: tuple[tuple[str, str], ...] = (("&quot;", '"'), ("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"))
 
 _CACHE_SIZE = 1 << 17
@@ -59,9 +65,12 @@ def tokenize_13a(text: str) -> tuple[str, ...]:
     if "&" in line:
         for entity, char in _13A_ENTITIES:
             line = line.replace(entity, char)
-    line = f" {line} "
-    for pattern, replacement in _13A_RULES:
-        line = pattern.sub(replacement, line)
+    line = f" {line} ".translate(_13A_ISOLATE)
+    if "." in line or "," in line:
+        for pattern, replacement in _13A_PERIOD_COMMA:
+            line = pattern.sub(replacement, line)
+    if "-" in line:
+        line = _13A_DASH[0].sub(_13A_DASH[1], line)
     return tuple(line.split())
 
 
