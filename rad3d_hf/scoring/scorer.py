@@ -8,7 +8,8 @@ Keys of the report (``N`` is the paper's task number, ``S`` a subtask named as i
 - ``taskN/M_baseline_majority`` (and per subtask), ``task6/accuracy_baseline_history``: blind baselines;
 - open tasks (1-3): ``bleu1``, ``rouge1`` (optionally ``rouge1_bootstrap_mid``, ``meteor``, ``bertscore_f1``); Task 3
   also ``measurement_exact``, ``measurement_abs_error_mm``, ``measurement_rel_error``,
-  ``measurement_unparseable_rate``;
+  ``measurement_unparseable_rate`` (over questions whose reference parses) and the counts
+  ``measurement_n_compared``, ``measurement_n_reference_unparseable`` per subtask;
 - closed tasks (4-6): ``accuracy``, ``accuracy_official``, ``unparseable_rate``; Task 4 ``balanced_accuracy``;
   Tasks 5/6 ``accuracy_A``..``accuracy_D`` (per-class accuracy, i.e. recall), ``macro_f1`` and the confusion matrix
   ``confusion_R_P`` (reference letter R, read letter P or ``none``), pooled over the task's questions;
@@ -234,30 +235,14 @@ def _interval_metrics(task: TaskInfo) -> tuple[str, ...]:
     return ("accuracy", "accuracy_official")
 
 
-def _point(metric: str, questions: Sequence[QuestionResult]) -> float:
-    """A metric's value over ``questions``, computed exactly (not from float sums)."""
-    if metric in ("rouge1", "accuracy"):
-        return _fmean([q.score for q in questions])
-    if metric == "bleu1":
-        totals = [0, 0, 0]
-        for q in questions:
-            totals[0] += q.details["bleu1_matches"]
-            totals[1] += q.details["bleu1_hyp_len"]
-            totals[2] += q.details["bleu1_ref_len"]
-        return bleu1_from_sums(*totals)
-    if metric == "accuracy_official":
-        return sum(bool(q.details["correct_official"]) for q in questions) / len(questions)
-    if metric == "measurement_exact":
-        scored = [q for q in questions if q.details["reference_measurement"] is not None]
-        return sum(bool(q.details.get("measurement_exact")) for q in scored) / len(scored) if scored else math.nan
-    if metric == "balanced_accuracy":
-        recalls = []
-        for letter in ("A", "B"):
-            of_class = [q for q in questions if q.details["answer_choice"] == letter]
-            if of_class:
-                recalls.append(_fmean([q.score for q in of_class]))
-        return _fmean(recalls)
-    raise KeyError(metric)
+def _mean_rouge1(questions: Sequence[QuestionResult]) -> float:
+    """Mean ROUGE-1 F, summed exactly (``math.fsum``), so the value does not depend on question order."""
+    return _fmean([q.score for q in questions])
+
+
+def _measurement_exact(questions: Sequence[QuestionResult]) -> float:
+    scored = [q for q in questions if q.details["reference_measurement"] is not None]
+    return sum(bool(q.details.get("measurement_exact")) for q in scored) / len(scored) if scored else math.nan
 
 
 def _by_subtask(task: TaskInfo, questions: Sequence[QuestionResult]) -> dict[str, list[QuestionResult]]:
@@ -278,7 +263,7 @@ def _measurement_metrics(prefix: str, questions: Sequence[QuestionResult], out: 
     compared = [q for q in scored if q.details.get("abs_error_mm") is not None]
     relative = [q.details["rel_error"] for q in compared if q.details.get("rel_error") is not None]
     values = {
-        "measurement_exact": _point("measurement_exact", questions),
+        "measurement_exact": _measurement_exact(questions),
         "measurement_abs_error_mm": _fmean([q.details["abs_error_mm"] for q in compared]) if compared else math.nan,
         "measurement_rel_error": _fmean(relative) if relative else math.nan,
         "measurement_unparseable_rate": (
@@ -460,11 +445,11 @@ def score_details(
             group_sums = cluster_sums(groups, metric_stats, len(names))
             values = []
             for i, (name, group) in enumerate(subtasks.items()):
-                value = _point(metric, group) if metric == "rouge1" else _point_from_sums(metric, group_sums[i])
+                value = _mean_rouge1(group) if metric == "rouge1" else _point_from_sums(metric, group_sums[i])
                 out[f"{prefix}{name}/{metric}"] = value
                 values.append(value)
             out[f"{prefix}{metric}"] = _mean_over(values)
-            micro = _point(metric, in_task) if metric == "rouge1" else _point_from_sums(metric, group_sums.sum(axis=0))
+            micro = _mean_rouge1(in_task) if metric == "rouge1" else _point_from_sums(metric, group_sums.sum(axis=0))
             out[f"{prefix}{metric}_micro"] = micro
         if number == 3:
             per_subtask = [_measurement_metrics(f"{prefix}{name}/", group, out) for name, group in subtasks.items()]
