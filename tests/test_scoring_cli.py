@@ -91,3 +91,10 @@ def test_demo_source(tmp_path, capsys):
     assert main(args) == 0
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["task4/accuracy"] == 1.0 and report["n"] == len(rows)
+
+
+def test_unreadable_tables_are_a_clear_error(tmp_path, capsys):
+    write_predictions_jsonl(tmp_path / "p.jsonl", {"test/task4/lung_nodule/000000": "Yes"})
+    code = main(["score", str(tmp_path / "p.jsonl"), "--data-dir", str(tmp_path / "nowhere"), "--config", "task4_lung_nodule"])
+    assert code == 2
+    assert f"cannot read the test QA tables from {tmp_path / 'nowhere'}" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """``rad3d-hf score PREDICTIONS``: score a predictions file against a 3D-RAD split.
 
 Prints the paper-layout table and writes into ``--out``: ``report.json`` (the flat report), ``questions.jsonl`` (one
-line per question: id, prediction, parsed answer, score), ``scores.png`` (scores with intervals and baselines,
+line per question: id, prediction, parsed answer, score: ROUGE-1 F for open questions, 1 or 0 for closed ones,
+and how the answer was read), ``scores.png`` (scores with intervals and baselines,
 confusion matrices of Tasks 5/6) and ``table.txt`` (the printed table).
 """
 
@@ -80,7 +81,16 @@ def run(args: argparse.Namespace) -> int:
         args.data_dir = str(ensure_demo_data())
     try:
         predictions = read_predictions(args.predictions)
+    except PredictionsError as error:
+        print(f"rad3d-hf score: {error}", file=sys.stderr)
+        return 2
+    try:
         rows = _expected_rows(args.data_dir, args.split, args.config)
+    except (OSError, ValueError, KeyError) as error:
+        where = args.data_dir or "the default source (the Hub dataset Tang-xiaoxiao/3D-RAD)"
+        print(f"rad3d-hf score: cannot read the {args.split} QA tables from {where}: {error}", file=sys.stderr)
+        return 2
+    try:
         joined = join_predictions(predictions, rows, allow_subset=args.allow_subset, source=str(args.predictions))
     except PredictionsError as error:
         print(f"rad3d-hf score: {error}", file=sys.stderr)
