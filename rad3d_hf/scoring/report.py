@@ -105,7 +105,24 @@ def format_table(metrics: Mapping[str, Any], *, subtasks: bool = True, title: st
                 )
                 lines.append(f"    {sub.name:<36}{values}  n={metrics[key + 'n']:,}")
         lines.append(rule)
+    row = paper_row(metrics)
+    if row:
+        lines.append(f"paper row (BLEU-1/ROUGE-1 for Tasks 1-3, accuracy for Tasks 4-6): {row}")
     return "\n".join(lines)
+
+
+def paper_row(metrics: Mapping[str, Any]) -> str:
+    """The headline numbers in one line, task by task, as a results table in the paper lists them (percent)."""
+    cells = []
+    for number, task in TASKS.items():
+        prefix = f"task{number}/"
+        if f"{prefix}n" not in metrics:
+            continue
+        if task.is_open:
+            cells.append(f"T{number} {_pct(metrics[prefix + 'bleu1'])}/{_pct(metrics[prefix + 'rouge1'])}")
+        else:
+            cells.append(f"T{number} {_pct(metrics[prefix + 'accuracy'])}")
+    return " | ".join(cells)
 
 
 def _jsonable(value: Any) -> Any:
