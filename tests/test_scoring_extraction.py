@@ -85,7 +85,7 @@ def test_every_stated_format_reads_its_letter(choices, data):
     assert extract_choice(text, choices).letter == letter
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(CHOICE_SETS, st.text(alphabet=st.sampled_from("ABCDabcd yesnoNOYES.()[]:,-1 \n\tRrLlwuv"), max_size=40))
 def test_a_read_letter_is_always_in_the_text(choices, text):
     """Never guesses: whatever is read is written in the answer, as the letter, the option text or yes/no."""

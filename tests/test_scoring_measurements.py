@@ -79,7 +79,7 @@ def test_every_published_task3_answer_parses():
     assert unparsed == []
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(VALUES, st.sampled_from(["cm", "centimeters", " cm"]), st.sampled_from(["", "about ", "Approximately "]))
 def test_centimetres_equal_ten_times_millimetres(value, unit, prefix):
     in_cm = parse_measurement(f"{prefix}{value:g}{unit}")
@@ -88,7 +88,7 @@ def test_centimetres_equal_ten_times_millimetres(value, unit, prefix):
     assert measurements_equal(in_cm, in_mm)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.lists(VALUES, min_size=1, max_size=3), st.sampled_from(["x", " x ", "×", "*"]), st.sampled_from(["mm", "cm"]))
 def test_dimension_order_does_not_matter_and_str_round_trips(values, joiner, unit):
     forward = parse_measurement(joiner.join(f"{v:g}" for v in values) + f" {unit}")
@@ -98,7 +98,7 @@ def test_dimension_order_does_not_matter_and_str_round_trips(values, joiner, uni
     assert list(forward.values) == sorted(forward.values, reverse=True)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(VALUES, VALUES)
 def test_errors_are_symmetric_in_absolute_value(a, b):
     first = compare_measurements(parse_measurement(f"{a:g} mm"), parse_measurement(f"{b:g} mm"))
