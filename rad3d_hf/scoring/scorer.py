@@ -400,6 +400,83 @@ def _optional_text_metrics(
         out[f"{prefix}{metric}"] = _fmean(subtask_values)
 
 
+@dataclass(frozen=True)
+class _Options:
+    seed: int
+    n_resamples: int
+    rouge_bootstrap_mid: bool
+    meteor: bool
+    bertscore_model: str | None
+    bertscore_layers: int
+
+
+def _score_task(
+    task: TaskInfo,
+    in_task: list[QuestionResult],
+    rows_by_id: Mapping[str, Mapping[str, Any]],
+    majority: Mapping[tuple[int, str], str],
+    options: _Options,
+    out: dict[str, Any],
+) -> None:
+    """Add one task's keys to ``out``."""
+    prefix = f"task{task.number}/"
+    subtasks = _by_subtask(task, in_task)
+    names = list(subtasks)
+    in_task = [q for group in subtasks.values() for q in group]
+    groups = np.repeat(np.arange(len(names)), [len(group) for group in subtasks.values()])
+    stats = {metric: _stats(metric, in_task) for metric in _interval_metrics(task)}
+    for metric, metric_stats in stats.items():
+        group_sums = cluster_sums(groups, metric_stats, len(names))
+        values = []
+        for i, (name, group) in enumerate(subtasks.items()):
+            value = _mean_rouge1(group) if metric == "rouge1" else _point_from_sums(metric, group_sums[i])
+            out[f"{prefix}{name}/{metric}"] = value
+            values.append(value)
+        out[f"{prefix}{metric}"] = _mean_over(values)
+        micro = _mean_rouge1(in_task) if metric == "rouge1" else _point_from_sums(metric, group_sums.sum(axis=0))
+        out[f"{prefix}{metric}_micro"] = micro
+    if task.number == 3:
+        per_subtask = [_measurement_metrics(f"{prefix}{name}/", group, out) for name, group in subtasks.items()]
+        for name in ("measurement_abs_error_mm", "measurement_rel_error", "measurement_unparseable_rate"):
+            out[f"{prefix}{name}"] = _mean_over([values[name] for values in per_subtask])
+        micro = _measurement_metrics(f"{prefix}micro_", in_task, {})
+        for name, value in micro.items():
+            out[f"{prefix}{name}_micro"] = value
+    if task.is_open and options.rouge_bootstrap_mid:
+        mids = []
+        for name, group in subtasks.items():
+            mid = rouge1_bootstrap_mid([q.score for q in group], options.seed)
+            out[f"{prefix}{name}/rouge1_bootstrap_mid"] = mid
+            mids.append(mid)
+        out[f"{prefix}rouge1_bootstrap_mid"] = _fmean(mids)
+    if task.is_open and (options.meteor or options.bertscore_model is not None):
+        _optional_text_metrics(
+            task,
+            subtasks,
+            out,
+            meteor=options.meteor,
+            bertscore_model=options.bertscore_model,
+            bertscore_layers=options.bertscore_layers,
+        )
+    if not task.is_open:
+        rules = Counter(q.rule for q in in_task)
+        for name, group in subtasks.items():
+            out[f"{prefix}{name}/unparseable_rate"] = sum(q.parsed is None for q in group) / len(group)
+        out[f"{prefix}unparseable_rate"] = sum(q.parsed is None for q in in_task) / len(in_task)
+        out[f"{prefix}n_unparseable"] = rules.get(UNPARSEABLE, 0)
+        out[f"{prefix}n_ambiguous"] = rules.get(AMBIGUOUS, 0)
+        if task.number in (5, 6):
+            _closed_class_metrics(task, in_task, out)
+    _baselines(task, subtasks, rows_by_id, majority, out)
+    if options.n_resamples:
+        _intervals(task, in_task, groups, names, stats, options.seed, options.n_resamples, out)
+    for name, group in subtasks.items():
+        out[f"{prefix}{name}/n"] = len(group)
+    out[f"{prefix}n"] = len(in_task)
+    out[f"{prefix}n_volumes"] = len({q.volume_name for q in in_task})
+    out[f"{prefix}n_empty"] = sum(not q.prediction.strip() for q in in_task)
+
+
 def score_details(
     predictions: Sequence[str],
     references: Sequence[Mapping[str, Any]],
@@ -430,62 +507,11 @@ def score_details(
     by_task: dict[int, list[QuestionResult]] = {}
     for q in questions:
         by_task.setdefault(q.task, []).append(q)
+    options = _Options(seed, n_resamples, rouge_bootstrap_mid, meteor, bertscore_model, bertscore_layers)
     out: dict[str, Any] = {}
     for number, task in TASKS.items():
-        in_task = by_task.get(number)
-        if not in_task:
-            continue
-        prefix = f"task{number}/"
-        subtasks = _by_subtask(task, in_task)
-        names = list(subtasks)
-        in_task = [q for group in subtasks.values() for q in group]
-        groups = np.repeat(np.arange(len(names)), [len(group) for group in subtasks.values()])
-        stats = {metric: _stats(metric, in_task) for metric in _interval_metrics(task)}
-        for metric, metric_stats in stats.items():
-            group_sums = cluster_sums(groups, metric_stats, len(names))
-            values = []
-            for i, (name, group) in enumerate(subtasks.items()):
-                value = _mean_rouge1(group) if metric == "rouge1" else _point_from_sums(metric, group_sums[i])
-                out[f"{prefix}{name}/{metric}"] = value
-                values.append(value)
-            out[f"{prefix}{metric}"] = _mean_over(values)
-            micro = _mean_rouge1(in_task) if metric == "rouge1" else _point_from_sums(metric, group_sums.sum(axis=0))
-            out[f"{prefix}{metric}_micro"] = micro
-        if number == 3:
-            per_subtask = [_measurement_metrics(f"{prefix}{name}/", group, out) for name, group in subtasks.items()]
-            for name in ("measurement_abs_error_mm", "measurement_rel_error", "measurement_unparseable_rate"):
-                out[f"{prefix}{name}"] = _mean_over([values[name] for values in per_subtask])
-            micro = _measurement_metrics(f"{prefix}micro_", in_task, {})
-            for name, value in micro.items():
-                out[f"{prefix}{name}_micro"] = value
-        if task.is_open and rouge_bootstrap_mid:
-            mids = []
-            for name, group in subtasks.items():
-                mid = rouge1_bootstrap_mid([q.score for q in group], seed)
-                out[f"{prefix}{name}/rouge1_bootstrap_mid"] = mid
-                mids.append(mid)
-            out[f"{prefix}rouge1_bootstrap_mid"] = _fmean(mids)
-        if task.is_open and (meteor or bertscore_model is not None):
-            _optional_text_metrics(
-                task, subtasks, out, meteor=meteor, bertscore_model=bertscore_model, bertscore_layers=bertscore_layers
-            )
-        if not task.is_open:
-            rules = Counter(q.rule for q in in_task)
-            for name, group in subtasks.items():
-                out[f"{prefix}{name}/unparseable_rate"] = sum(q.parsed is None for q in group) / len(group)
-            out[f"{prefix}unparseable_rate"] = sum(q.parsed is None for q in in_task) / len(in_task)
-            out[f"{prefix}n_unparseable"] = rules.get(UNPARSEABLE, 0)
-            out[f"{prefix}n_ambiguous"] = rules.get(AMBIGUOUS, 0)
-            if number in (5, 6):
-                _closed_class_metrics(task, in_task, out)
-        _baselines(task, subtasks, rows_by_id, majority, out)
-        if n_resamples:
-            _intervals(task, in_task, groups, names, stats, seed, n_resamples, out)
-        for name, group in subtasks.items():
-            out[f"{prefix}{name}/n"] = len(group)
-        out[f"{prefix}n"] = len(in_task)
-        out[f"{prefix}n_volumes"] = len({q.volume_name for q in in_task})
-        out[f"{prefix}n_empty"] = sum(not q.prediction.strip() for q in in_task)
+        if number in by_task:
+            _score_task(task, by_task[number], rows_by_id, majority, options, out)
 
     out["n"] = len(questions)
     out["n_volumes"] = len({q.volume_name for q in questions})
