@@ -70,11 +70,12 @@ def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
                 fontsize=9, fontweight="bold")
     ax.set_ylim(0, 108)
     ax.set_ylabel("score (%); error bars: 95% CI over CT volumes")
-    ax.set_title("3D-RAD scores (unweighted mean over subtasks) beside blind baselines", fontsize=11)
+    ax.set_title("3D-RAD scores (unweighted mean over subtasks) beside blind baselines", fontsize=11, pad=24)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     if shown_majority or shown_history:
-        ax.legend(loc="upper left", fontsize=9, framealpha=0.9)
+        # above the axes, so that it never hides a bar, its interval or its label
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=9, frameon=False)
 
 
 def _confusion_panel(ax: Any, metrics: Mapping[str, Any], number: int) -> None:
