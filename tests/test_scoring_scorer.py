@@ -168,3 +168,31 @@ def test_real_intervals_contain_the_score_and_are_deterministic():
     assert score(predictions, rows) == first
     table = format_table(first)
     assert "Task 6 Longitudinal Temporal Diagnosis" in table and "75.92" in table
+
+
+def test_same_report_in_fresh_processes_with_different_hash_seeds(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = (
+        "import json, sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from scoring_data import small_rows\n"
+        "from rad3d_hf.scoring import score\n"
+        "from rad3d_hf.scoring.synthetic import perturbed_predictions\n"
+        "rows = small_rows()\n"
+        "print(json.dumps(score(perturbed_predictions(rows, seed=4), rows, n_resamples=300), sort_keys=True))\n"
+    )
+    outputs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONPATH": str(root), "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]
+    in_process = score(perturbed_predictions(SMALL, seed=4), SMALL, n_resamples=300)
+    assert outputs[0].strip() == json.dumps(in_process, sort_keys=True)
