@@ -12,6 +12,7 @@ tasks were scored.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -50,7 +51,9 @@ def percentile_interval(samples: np.ndarray, confidence: float = CONFIDENCE) -> 
     if not np.isnan(samples).any():
         low, high = np.percentile(samples, [tail, 100 - tail], axis=0)
         return low, high
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        # a metric undefined in every resample (no question it applies to) has an undefined interval: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         low = np.nanpercentile(samples, tail, axis=0)
         high = np.nanpercentile(samples, 100 - tail, axis=0)
     return low, high
@@ -80,7 +83,8 @@ def resampled_group_sums(
 
 def metric_samples(resampled: np.ndarray, present: np.ndarray, metric: SumsMetric) -> tuple[np.ndarray, np.ndarray]:
     """A metric per resample and group (NaN where the group was not drawn) and its unweighted mean over groups."""
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: the mean is undefined there
         per_group = np.where(present, metric(resampled), np.nan)
         mean = per_group.mean(axis=1) if present.all() else np.nanmean(per_group, axis=1)
     return per_group, mean
