@@ -35,6 +35,8 @@ def test_jsonl_and_csv_read_the_same(tmp_path):
         writer.writerows([pid, text, "m"] for pid, text in predictions.items())
     assert read_predictions(tmp_path / "p.jsonl") == predictions
     assert read_predictions(tmp_path / "p.csv") == predictions
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "p.csv").read_bytes())  # a spreadsheet export
+    assert read_predictions(tmp_path / "bom.csv") == predictions
 
 
 def test_duplicate_ids_are_listed_with_their_lines(tmp_path):

@@ -44,7 +44,7 @@ def _add(found: dict[str, str], duplicates: dict[str, list[int]], pid: Any, pred
 def _read_jsonl(path: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
     found: dict[str, str] = {}
     duplicates: dict[str, list[int]] = {}
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:  # a BOM (spreadsheet exports) is not part of the data
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -62,7 +62,7 @@ def _read_jsonl(path: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
 def _read_csv(path: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
     found: dict[str, str] = {}
     duplicates: dict[str, list[int]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         columns = reader.fieldnames or []
         missing = [c for c in ("id", "prediction") if c not in columns]
