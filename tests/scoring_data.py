@@ -46,7 +46,8 @@ def small_rows() -> list[dict[str, Any]]:
     volumes = [f"test_{i}_a_1" for i in range(1, 7)]
     for i in range(6):
         v = volumes[i]
-        rows.append(make_row(1, "Abnormality_type" if i % 2 else "Diagnosis", i, f"nodule in the {'left' if i % 2 else 'right'} lung", v))
+        side = "left" if i % 2 else "right"
+        rows.append(make_row(1, "Abnormality_type" if i % 2 else "Diagnosis", i, f"nodule in the {side} lung", v))
         rows.append(make_row(2, "Pathological_observation", i, "ground glass opacity", v))
         rows.append(make_row(3, "Diameter" if i % 2 else "Size", i, ["2 cm", "30x13 mm", "5 mm"][i % 3], v))
         rows.append(make_row(4, "Lung nodule", i, "A" if i % 3 else "B", v))

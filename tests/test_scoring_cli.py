@@ -19,8 +19,8 @@ def tables(tmp_path):
     root = tmp_path / "tables"
     write_table(root, "test", 3, "Diameter", [open_row(3, "Diameter", "test", f"test_{i}_a_1.nii.gz", "How wide?", a)
                                               for i, a in enumerate(["2 cm", "15 mm", "3 x 2 cm"])])
-    write_table(root, "test", 4, "Lung nodule", [closed_row(4, "Lung nodule", "test", f"test_{i}_a_1.nii.gz", "Nodule?", "AB"[i % 2])
-                                                 for i in range(6)])
+    nodules = [closed_row(4, "Lung nodule", "test", f"test_{i}_a_1.nii.gz", "Nodule?", "AB"[i % 2]) for i in range(6)]
+    write_table(root, "test", 4, "Lung nodule", nodules)
     temporal = [("test_1_b_1.nii.gz", "Arterial wall calcification: [1]. Change?", "A"),
                 ("test_2_b_1.nii.gz", "Scans showed emphysema as: [1]. Change?", "B"),
                 ("test_3_b_1.nii.gz", "Past sequences of atelectasis: [0]. Change?", "D"),

@@ -48,6 +48,7 @@ def test_formats(text, choices, letter, rule):
         ("Maybe yes, maybe no", YES_NO, "ambiguous"),
         ("Refractory lesion or new lesion", TEMPORAL, "ambiguous"),
         ("C", YES_NO, "unparseable"),  # a letter that is not an option of a Yes/No question
+        ("NO1", YES_NO, "unparseable"),  # "no" inside a token is not the word "no"
         ("I cannot tell", YES_NO, "unparseable"),
         ("Abnormal", TEMPORAL, "unparseable"),
     ],

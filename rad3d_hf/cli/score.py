@@ -42,7 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="all",
         help="dataset config(s) whose questions are expected, comma-separated (default: all)",
     )
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default: <predictions stem>_scores next to the file)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: <predictions stem>_scores next to the file)"
+    )
     parser.add_argument(
         "--allow-subset",
         action="store_true",
@@ -50,9 +52,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default: {DEFAULT_SEED})")
     parser.add_argument(
-        "--resamples", type=int, default=DEFAULT_RESAMPLES, help=f"bootstrap resamples over CT volumes (default: {DEFAULT_RESAMPLES})"
+        "--resamples",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        help=f"bootstrap resamples over CT volumes (default: {DEFAULT_RESAMPLES})",
     )
-    parser.add_argument("--rouge-bootstrap-mid", action="store_true", help="also report evaluate rouge's default bootstrap 'mid'")
+    parser.add_argument(
+        "--rouge-bootstrap-mid", action="store_true", help="also report evaluate rouge's default bootstrap 'mid'"
+    )
     parser.add_argument("--meteor", action="store_true", help="also report METEOR (needs NLTK wordnet data locally)")
     parser.add_argument("--bertscore-model", default=None, help="local model folder: also report BERTScore F1")
     parser.add_argument("--no-figure", action="store_true", help="do not draw scores.png")

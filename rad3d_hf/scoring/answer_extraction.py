@@ -7,8 +7,8 @@ Rules, tried in this order; the first rule that finds anything decides:
 2. ``letter``: the whole answer is one letter, optionally in brackets or followed by ``.``, ``)`` or ``:``
    ("B", "(b)", "B.").
 3. ``marked_letter``: letters marked as options anywhere, not inside a word: "B. No", "(B)", "B)", "B:".
-4. ``option_text`` (questions whose options are not Yes/No): the full text of an option, matched case-insensitively on word
-   boundaries ("No Abnormality (Always absent)"); failing that, the part of an option before its bracket
+4. ``option_text`` (questions whose options are not Yes/No): the full text of an option, matched case-insensitively
+   on word boundaries ("No Abnormality (Always absent)"); failing that, the part of an option before its bracket
    ("No Abnormality").
 5. ``yes_no_first_word`` (Yes/No questions): the first word is "yes" or "no" ("Yes, a nodule is present").
 6. ``yes_no_word`` (Yes/No questions): the whole word "yes" or "no" occurs, but not both.
@@ -50,7 +50,7 @@ _STATEMENT = re.compile(
 )
 _WHOLE_LETTER = re.compile(rf"^\s*\(?([{_LETTERS}{_LETTERS.lower()}])\s*\)?\s*[.):]?\s*$")
 _MARKED_LETTER = re.compile(rf"(?<![A-Za-z0-9])(?:\(([{_LETTERS}])\)|([{_LETTERS}])[.):](?![A-Za-z0-9]))")
-_FIRST_WORD = re.compile(r"^\W*([A-Za-z]+)")
+_FIRST_WORD = re.compile(r"^[\W_]*([A-Za-z]+)(?![A-Za-z0-9])")
 _YES = re.compile(r"(?i)\byes\b")
 _NO = re.compile(r"(?i)\bno\b")
 _OPTION_HEAD = re.compile(r"^(.*?)\s*\(")

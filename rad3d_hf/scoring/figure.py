@@ -90,7 +90,8 @@ def _confusion_panel(ax: Any, metrics: Mapping[str, Any], number: int) -> None:
     for i in range(len(letters)):
         for j in range(len(predicted)):
             colour = "white" if shares[i, j] > 0.6 else "black"
-            ax.text(j, i, f"{int(counts[i, j]):,}\n{100 * shares[i, j]:.0f}%", ha="center", va="center", fontsize=8, color=colour)
+            label = f"{int(counts[i, j]):,}\n{100 * shares[i, j]:.0f}%"
+            ax.text(j, i, label, ha="center", va="center", fontsize=8, color=colour)
     ax.set_xticks(range(len(predicted)), [f"{p}\n{s}" for p, s in zip(predicted, (*_SHORT_OPTIONS, "unread"))], fontsize=8)
     ax.set_yticks(range(len(letters)), [f"{r} {s}" for r, s in zip(letters, _SHORT_OPTIONS)], fontsize=8)
     ax.set_xlabel("answer read from the prediction")

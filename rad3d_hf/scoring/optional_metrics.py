@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
+from typing import Any
 
 
 class MissingResourceError(RuntimeError):
     """An optional metric was requested but a resource it needs is not available locally."""
 
 
-def _nltk_resource(nltk: object, name: str, hint: str) -> None:
+def _nltk_resource(nltk: Any, name: str, hint: str) -> None:
     try:
-        nltk.data.find(name)  # type: ignore[attr-defined]
+        nltk.data.find(name)
     except LookupError:
+        searched = ", ".join(map(str, nltk.data.path))
         raise MissingResourceError(
-            f"METEOR needs the NLTK data {name!r}, which is not in nltk.data.path "
-            f"({', '.join(map(str, nltk.data.path))}); install it with: python -m nltk.downloader {hint}"  # type: ignore[attr-defined]
+            f"METEOR needs the NLTK data {name!r}, which is not in nltk.data.path ({searched}); "
+            f"install it with: python -m nltk.downloader {hint}"
         ) from None
 
 

@@ -89,7 +89,8 @@ def read_predictions(path: str | Path) -> dict[str, str]:
     else:
         raise PredictionsError(f"{path}: unknown predictions format {suffix!r}; use .jsonl or .csv")
     if duplicates:
-        details = "; ".join(f"{pid!r} (again on line {', '.join(map(str, lines))})" for pid, lines in list(duplicates.items())[:_SHOWN_IDS])
+        shown = list(duplicates.items())[:_SHOWN_IDS]
+        details = "; ".join(f"{pid!r} (again on line {', '.join(map(str, lines))})" for pid, lines in shown)
         more = f" and {len(duplicates) - _SHOWN_IDS} more" if len(duplicates) > _SHOWN_IDS else ""
         raise PredictionsError(f"{path}: {len(duplicates)} duplicate id(s): {details}{more}")
     return found
@@ -110,7 +111,11 @@ class JoinedPredictions:
 
 
 def join_predictions(
-    predictions: Mapping[str, str], rows: Sequence[Mapping[str, Any]], *, allow_subset: bool = False, source: str = "predictions"
+    predictions: Mapping[str, str],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    allow_subset: bool = False,
+    source: str = "predictions",
 ) -> JoinedPredictions:
     """Pair ``{id: prediction}`` with ``rows`` by ``id``.
 
