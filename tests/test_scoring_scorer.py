@@ -100,6 +100,19 @@ def test_bad_references_are_errors_naming_the_row(change, message):
         score(["A", "B"], rows)
 
 
+@pytest.mark.parametrize(("option", "value"), [("seed", -1), ("seed", 1.5), ("n_resamples", -3), ("seed", True)])
+def test_bad_options_are_errors(option, value):
+    with pytest.raises(ValueError, match=f"{option} must be a non-negative integer"):
+        score(SMALL_PREDICTIONS, SMALL, **{option: value})
+
+
+def test_numpy_seed_gives_a_json_report():
+    import json
+
+    report = score(SMALL_PREDICTIONS, SMALL, seed=np.int64(3), n_resamples=np.int64(10))
+    assert json.loads(json.dumps(report, allow_nan=True))["seed"] == 3
+
+
 def test_duplicate_ids_and_length_mismatch_are_errors():
     rows = [dict(SMALL[0]), dict(SMALL[0])]
     with pytest.raises(ValueError, match="duplicate reference ids"):

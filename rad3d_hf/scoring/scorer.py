@@ -496,8 +496,10 @@ def score_details(
     from rad3d_hf import __version__
 
     _check_rows(predictions, references)
-    if n_resamples < 0:
-        raise ValueError(f"n_resamples must be >= 0, got {n_resamples}")
+    for name, value in (("seed", seed), ("n_resamples", n_resamples)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    seed, n_resamples = int(seed), int(n_resamples)  # plain ints, so the report is JSON as it stands
     order = sorted(range(len(references)), key=lambda i: str(references[i]["id"]))
     rows = [references[i] for i in order]
     rows_by_id = {str(row["id"]): row for row in rows}
