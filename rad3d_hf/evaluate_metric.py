@@ -14,7 +14,7 @@ import datasets
 import evaluate
 
 from rad3d_hf.scoring import score
-from rad3d_hf.scoring.scorer import REQUIRED_FIELDS
+from rad3d_hf.scoring.questions import REQUIRED_FIELDS
 from rad3d_hf.scoring.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED
 
 _CITATION = """\

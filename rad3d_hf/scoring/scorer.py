@@ -26,15 +26,15 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from rad3d_hf.catalogue import OPTION_LETTERS, TASKS, TaskInfo
 from rad3d_hf.scoring import baselines
-from rad3d_hf.scoring.answer_extraction import AMBIGUOUS, UNPARSEABLE, extract_choice, official_correct
-from rad3d_hf.scoring.measurements import compare_measurements, parse_measurement
+from rad3d_hf.scoring.answer_extraction import AMBIGUOUS, UNPARSEABLE
+from rad3d_hf.scoring.questions import QuestionResult, check_rows, score_question
 from rad3d_hf.scoring.statistics import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
@@ -47,7 +47,6 @@ from rad3d_hf.scoring.statistics import (
     resampled_group_sums,
 )
 from rad3d_hf.scoring.text_metrics import (
-    bleu1_counts,
     bleu1_from_sums,
     bleu1_from_sums_array,
     corpus_bleu1,
@@ -55,38 +54,7 @@ from rad3d_hf.scoring.text_metrics import (
     rouge1_fmeasure,
 )
 
-REQUIRED_FIELDS: tuple[str, ...] = ("id", "task", "subtask", "answer", "volume_name")
-CLOSED_FIELDS: tuple[str, ...] = ("choices", "answer_choice")
 NO_ANSWER = "none"
-
-
-@dataclass(slots=True)
-class QuestionResult:
-    """One scored question, as written to the per-question log."""
-
-    id: str
-    task: int
-    subtask: str
-    volume_name: str
-    prediction: str
-    answer: str
-    parsed: str | None
-    rule: str | None
-    score: float
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "task": self.task,
-            "subtask": self.subtask,
-            "prediction": self.prediction,
-            "answer": self.answer,
-            "parsed": self.parsed,
-            "rule": self.rule,
-            "score": self.score,
-            **self.details,
-        }
 
 
 @dataclass
@@ -99,83 +67,6 @@ class ScoreResult:
 
 def _fmean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values) if values else 0.0
-
-
-_KNOWN_SUBTASKS = frozenset((t.number, s.name) for t in TASKS.values() for s in t.subtasks)
-
-
-def _where(position: int, row: Mapping[str, Any]) -> str:
-    return f"reference {position} (id {row.get('id')!r})"
-
-
-def _check_rows(predictions: Sequence[Any], references: Sequence[Mapping[str, Any]]) -> None:
-    if len(predictions) != len(references):
-        raise ValueError(f"got {len(predictions)} predictions for {len(references)} references; they must pair up")
-    seen: set[str] = set()
-    duplicates: list[str] = []
-    for position, row in enumerate(references):
-        if type(row) is not dict and not isinstance(row, Mapping):
-            raise TypeError(f"reference {position} is a {type(row).__name__}, not a dataset row (a mapping)")
-        missing = [name for name in REQUIRED_FIELDS if row.get(name) is None]
-        if missing:
-            raise ValueError(f"{_where(position, row)} lacks the field(s) {', '.join(missing)}")
-        task = TASKS.get(row["task"])
-        if task is None or (task.number, row["subtask"]) not in _KNOWN_SUBTASKS:
-            task = TASKS.get(int(row["task"])) if str(row["task"]).isdigit() else None
-            if task is None:
-                raise ValueError(f"{_where(position, row)} has task {row['task']!r}; tasks are numbered 1-6 as in the paper")
-            try:
-                task.subtask(str(row["subtask"]))
-            except KeyError as error:
-                raise ValueError(f"{_where(position, row)}: {error.args[0]}") from None
-        if not task.is_open:
-            missing = [name for name in CLOSED_FIELDS if not row.get(name)]
-            if missing:
-                raise ValueError(f"{_where(position, row)} is a closed question but lacks {', '.join(missing)}")
-            if row["answer_choice"] not in OPTION_LETTERS[: len(row["choices"])]:
-                raise ValueError(
-                    f"{_where(position, row)} has answer_choice {row['answer_choice']!r} "
-                    f"outside its {len(row['choices'])} choices"
-                )
-        prediction = predictions[position]
-        if type(prediction) is not str and not isinstance(prediction, str):
-            raise TypeError(f"the prediction for id {row['id']!r} is a {type(prediction).__name__}, not a string")
-        if row["id"] in seen:
-            duplicates.append(str(row["id"]))
-        seen.add(row["id"])
-    if duplicates:
-        raise ValueError(f"duplicate reference ids: {', '.join(sorted(set(duplicates)))}")
-
-
-def _score_question(prediction: str, row: Mapping[str, Any], task: TaskInfo) -> QuestionResult:
-    # rows come from datasets or JSON, so their fields are str already; the scorer's checks guarantee they exist
-    result = QuestionResult(
-        row["id"], task.number, row["subtask"], row["volume_name"], prediction, row["answer"], None, None, 0.0
-    )
-    if task.is_open:
-        result.score = rouge1_fmeasure(prediction, result.answer)
-        matches, hyp_len, ref_len = bleu1_counts(prediction, result.answer)
-        result.details = {"rouge1": result.score, "bleu1_matches": matches, "bleu1_hyp_len": hyp_len, "bleu1_ref_len": ref_len}
-        if task.number == 3:
-            reference = parse_measurement(result.answer)
-            measured = parse_measurement(prediction)
-            result.parsed = None if measured is None else str(measured)
-            result.details["reference_measurement"] = None if reference is None else str(reference)
-            if reference is not None and measured is not None:
-                comparison = compare_measurements(measured, reference)
-                result.details.update(
-                    measurement_exact=comparison.exact,
-                    abs_error_mm=comparison.absolute_error,
-                    rel_error=comparison.relative_error,
-                )
-        return result
-    choice = row["answer_choice"]
-    extraction = extract_choice(prediction, row["choices"])
-    result.parsed = extraction.letter
-    result.rule = extraction.rule
-    result.score = 1.0 if extraction.letter == choice else 0.0
-    result.details = {"answer_choice": choice, "correct_official": official_correct(prediction, choice)}
-    return result
 
 
 # Sufficient statistics and the metric computed from their sums, per metric name.
@@ -495,7 +386,7 @@ def score_details(
     """
     from rad3d_hf import __version__
 
-    _check_rows(predictions, references)
+    check_rows(predictions, references)
     for name, value in (("seed", seed), ("n_resamples", n_resamples)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -503,7 +394,7 @@ def score_details(
     order = sorted(range(len(references)), key=lambda i: str(references[i]["id"]))
     rows = [references[i] for i in order]
     rows_by_id = {str(row["id"]): row for row in rows}
-    questions = [_score_question(predictions[i], references[i], TASKS[int(references[i]["task"])]) for i in order]
+    questions = [score_question(predictions[i], references[i], TASKS[int(references[i]["task"])]) for i in order]
     majority = baselines.majority_by_subtask(rows)
 
     by_task: dict[int, list[QuestionResult]] = {}
