@@ -2,11 +2,12 @@
 
 ``score(predictions, references)`` returns the flat report (see :mod:`rad3d_hf.scoring.scorer` for its keys);
 ``score_details`` also returns every question's parsed answer and score (:mod:`~rad3d_hf.scoring.questions`).
-The parts: text metrics
-(:mod:`~rad3d_hf.scoring.text_metrics`), closed-answer extraction (:mod:`~rad3d_hf.scoring.answer_extraction`), Task 3
-measurements (:mod:`~rad3d_hf.scoring.measurements`), clustered bootstrap (:mod:`~rad3d_hf.scoring.statistics`),
-blind baselines (:mod:`~rad3d_hf.scoring.baselines`), predictions files (:mod:`~rad3d_hf.scoring.predictions`) and
-the human-readable report (:mod:`~rad3d_hf.scoring.report`).
+The parts: text metrics (:mod:`~rad3d_hf.scoring.text_metrics`), closed-answer extraction
+(:mod:`~rad3d_hf.scoring.answer_extraction`), Task 3 measurements (:mod:`~rad3d_hf.scoring.measurements`), clustered
+bootstrap (:mod:`~rad3d_hf.scoring.statistics`), blind baselines (:mod:`~rad3d_hf.scoring.baselines`), predictions
+files (:mod:`~rad3d_hf.scoring.predictions`), the human-readable report (:mod:`~rad3d_hf.scoring.report`,
+:mod:`~rad3d_hf.scoring.figure`), optional METEOR/BERTScore (:mod:`~rad3d_hf.scoring.optional_metrics`) and synthetic
+predictions for benchmarks (:mod:`~rad3d_hf.scoring.synthetic`).
 """
 
 from __future__ import annotations
