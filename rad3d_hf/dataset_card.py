@@ -19,20 +19,12 @@ import yaml
 
 from rad3d_hf.builder import _CITATION, qa_features
 from rad3d_hf.catalogue import ALL_CONFIG, CONFIGS, OPTION_LETTERS, SPLITS, TASKS, get_config
+from rad3d_hf.scoring.baselines import history_rule
 
 CTRATE_REPO = "ibrahimhamamci/CT-RATE"
 _QA_SCHEMA = qa_features().arrow_schema
 SOURCE_REPO = "https://github.com/Tang-xiaoxiao/3D-RAD"
 SOURCE_HUB = "Tang-xiaoxiao/3D-RAD"
-
-
-def history_rule(history: Sequence[int]) -> str:
-    """Task 6's text-only baseline: last earlier label 1 -> A (refractory), any earlier 1 -> B (resolved), else D."""
-    if history and history[-1] == 1:
-        return "A"
-    if 1 in history:
-        return "B"
-    return "D"
 
 
 @dataclass(frozen=True)
