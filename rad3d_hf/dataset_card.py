@@ -9,7 +9,7 @@ configs (``configs:``, what datasets 4+ reads instead of a loading script) and t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
