@@ -91,7 +91,8 @@ class ThreeDRadConfig(datasets.BuilderConfig):
         volume_format: ``"nifti"`` (``.nii.gz``/``.nii``, a lazy ``datasets.Nifti`` column) or ``"npy"`` (path column).
         missing_volumes: ``"error"`` (default) raises on the first question whose volume is absent; ``"skip"`` drops
             such questions and logs how many were skipped.
-        demo: use the built-in synthetic demo source (tables and phantoms generated locally, no download).
+        demo: use the built-in synthetic demo source (tables and phantoms generated locally, no download) in
+            ``data_dir``, by default ``$HF_HOME/rad3d_hf/demo/v<format>-seed<seed>``; volumes from its ``volumes/``.
         demo_seed: seed of the demo source.
     """
 
@@ -124,12 +125,21 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
     DEFAULT_CONFIG_NAME = "all"
     config: ThreeDRadConfig
 
+    def _create_builder_config(self, config_name=None, custom_features=None, config_id=None, **config_kwargs):  # type: ignore[no-untyped-def]
+        # The demo folder depends on HF_HOME, read when the builder is made: put the resolved folder into the config
+        # (and so into the cache key), so a cache built for one demo folder never points at another's files.
+        if config_kwargs.get("demo") and not config_kwargs.get("data_dir"):
+            from rad3d_hf.demo import default_demo_root
+
+            config_kwargs["data_dir"] = str(default_demo_root(config_kwargs.get("demo_seed", 0)))
+        return super()._create_builder_config(config_name, custom_features, config_id, **config_kwargs)
+
     def _resolved_dirs(self) -> tuple[str, str | None]:
         if self.config.demo:
             from rad3d_hf.demo import ensure_demo_data
 
-            root = ensure_demo_data(seed=self.config.demo_seed)
-            return str(self.config.data_dir or root), self.config.volumes_dir or str(root / "volumes")
+            root = ensure_demo_data(self.config.data_dir, seed=self.config.demo_seed)
+            return str(root), self.config.volumes_dir or str(root / "volumes")
         return str(self.config.data_dir or DEFAULT_DATA_DIR), self.config.volumes_dir
 
     def _info(self) -> datasets.DatasetInfo:
