@@ -6,7 +6,9 @@ Neither library has a plugin mechanism, so each hook wraps the one factory funct
   name (``get_dataset_config_names`` goes through ``inspect``). For our name it returns a ``DatasetModule`` pointing at
   :mod:`rad3d_hf.builder`: no Hub call, no scan of the current folder; every other name goes to the original.
 - evaluate: ``evaluation_module_factory`` in ``evaluate.loading``; for our name it returns an ``ImportableModule`` for
-  :mod:`rad3d_hf.evaluate_metric`.
+  :mod:`rad3d_hf.evaluate_metric`. ``import evaluate`` takes seconds (it pulls in transformers), so when evaluate is not
+  imported yet the patch is applied by an import hook the moment ``evaluate.loading`` finishes loading. The datasets
+  hook works the same way, so ``import rad3d_hf`` imports neither library.
 
 ``tests/test_name_registration.py`` fails loudly if either library moves these hook points.
 """
@@ -16,7 +18,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,22 +67,72 @@ def _metric_module() -> Any:
     return ImportableModule(METRIC_MODULE, module_hash(METRIC_MODULE))
 
 
-def register_dataset_name() -> None:
-    """Hook ``3d-rad`` into ``datasets.load`` and ``datasets.inspect``."""
-    import datasets.inspect
-    import datasets.load
+def _patch_dataset_factory(module: Any) -> None:
+    module.dataset_module_factory = _wrap(module.dataset_module_factory, DATASET_NAME, _dataset_module)
 
-    for module in (datasets.load, datasets.inspect):
-        module.dataset_module_factory = _wrap(module.dataset_module_factory, DATASET_NAME, _dataset_module)
+
+def _patch_when_imported(fullname: str, patch: Callable[[Any], None]) -> None:
+    module = sys.modules.get(fullname)
+    if module is not None and not _is_initializing(module):
+        patch(module)
+        return
+    if not any(isinstance(f, _PatchAfterImport) and f.fullname == fullname for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchAfterImport(fullname, patch))
+
+
+def _is_initializing(module: Any) -> bool:
+    spec = getattr(module, "__spec__", None)
+    return bool(getattr(spec, "_initializing", False))
+
+
+def register_dataset_name() -> None:
+    """Hook ``3d-rad`` into ``datasets.load`` and ``datasets.inspect``, now or as soon as they are imported."""
+    for fullname in ("datasets.load", "datasets.inspect"):
+        _patch_when_imported(fullname, _patch_dataset_factory)
+
+
+def _patch_evaluate_loading(module: Any) -> None:
+    module.evaluation_module_factory = _wrap(module.evaluation_module_factory, METRIC_NAME, _metric_module)
+
+
+class _PatchAfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``patch(module)`` right after ``fullname`` is executed, wherever the import comes from."""
+
+    def __init__(self, fullname: str, patch: Callable[[Any], None]) -> None:
+        self.fullname = fullname
+        self.patch = patch
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.fullname:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.loader is None:
+            return None
+        loader, patch = spec.loader, self.patch
+
+        def exec_module(module: Any) -> None:
+            loader.exec_module(module)  # type: ignore[union-attr]
+            patch(module)
+
+        spec.loader = _PatchingLoader(loader, exec_module)
+        return spec
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, inner: importlib.abc.Loader, exec_module: Callable[[Any], None]) -> None:
+        self._inner = inner
+        self._exec = exec_module
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Any:
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._exec(module)
 
 
 def register_metric_name() -> None:
-    """Hook ``3d-rad-metric`` into ``evaluate.loading`` (and ``evaluate``'s re-export, if any)."""
-    import evaluate.loading
-
-    evaluate.loading.evaluation_module_factory = _wrap(
-        evaluate.loading.evaluation_module_factory, METRIC_NAME, _metric_module
-    )
+    """Hook ``3d-rad-metric`` into ``evaluate.loading``, now if it is imported, else as soon as it is."""
+    _patch_when_imported("evaluate.loading", _patch_evaluate_loading)
 
 
 def register() -> None:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -50,6 +51,7 @@ def strip_volume_suffix(name: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_volume_name(name: str) -> VolumeName:
     """Parse ``test_1005_b_1.nii.gz`` (suffix optional); ValueError naming the input if it does not fit."""
     match = _NAME.match(strip_volume_suffix(name))

@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rad3d-hf {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):  # __main__ runs the CLI when imported
+            continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         add_parser = getattr(module, "add_parser", None)
         if add_parser is not None:

@@ -1,0 +1,215 @@
+"""The ``3d-rad`` datasets builder: QA rows of the six 3D-RAD tasks, with lazily decoded CT volumes when configured.
+
+Configs: ``task1``..``task6`` (paper numbering), ``all``, and one per subtask (``task4_lung_nodule``, ``task6_b``, ...);
+splits ``train`` and ``test`` (a subtask config offers the splits its file exists in). Examples are generated per
+source file (one Arrow table per file, which keeps a first build of all 170,105 rows to seconds), so
+``streaming=True`` shards by file and DataLoader workers split the files between them.
+
+>>> import rad3d_hf
+>>> from datasets import load_dataset
+>>> ds = load_dataset("3d-rad", "task6", split="test", data_dir="path/to/3D-RAD", volumes_dir="path/to/CT-RATE")
+
+Every config field changes the output and is therefore part of the datasets cache key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import datasets
+import pyarrow as pa
+
+from rad3d_hf import __version__
+from rad3d_hf.catalogue import CONFIGS, get_config
+from rad3d_hf.qa_tables import (
+    DEFAULT_DATA_DIR,
+    SourceFile,
+    prior_volume_names,
+    read_table_columns,
+    source_files,
+    split_volume_index,
+    table_exists,
+)
+from rad3d_hf.volume_locator import VolumeLocator
+from rad3d_hf.volume_names import parse_volume_name
+
+logger = logging.getLogger(__name__)
+
+_CITATION = """\
+@inproceedings{gai2025threedrad,
+  title     = {3D-RAD: A Comprehensive 3D Radiology Med-VQA Dataset with Multi-Temporal Analysis and Diverse Diagnostic Tasks},
+  author    = {Gai, Xiaotang and Zhou, Jiaxiang and Huang, Yichen and others},
+  booktitle = {Advances in Neural Information Processing Systems (Datasets and Benchmarks Track)},
+  year      = {2025}
+}
+"""
+
+_DESCRIPTION = """\
+3D-RAD: visual question answering over chest CT volumes (CT-RATE) in six tasks: anomaly detection, image observation,
+medical computation, existence detection, static and longitudinal temporal diagnosis. Task numbering follows the paper;
+`source_task` keeps the numbering of the published CSV folders, which swap tasks 1 and 2.
+"""
+
+MissingVolumes = Literal["error", "skip"]
+
+
+def qa_features() -> datasets.Features:
+    """Features of a QA row without the volume column."""
+    string, int32 = datasets.Value("string"), datasets.Value("int32")
+    return datasets.Features(
+        {
+            "id": string,
+            "task": int32,
+            "task_name": string,
+            "subtask": string,
+            "source_task": int32,
+            "question": string,
+            "answer": string,
+            "question_type": string,
+            "choices": datasets.List(string),
+            "answer_choice": string,
+            "volume_name": string,
+            "patient_id": int32,
+            "scan": string,
+            "reconstruction": int32,
+            "history": datasets.List(int32),
+            "prior_volume_names": datasets.List(string),
+        }
+    )
+
+
+@dataclass
+class ThreeDRadConfig(datasets.BuilderConfig):
+    """Where the tables and volumes are and how volumes attach.
+
+    Args:
+        data_dir: folder or fsspec URL holding ``train/`` and ``test/`` QA tables (default: the Hub dataset).
+        volumes_dir: folder or fsspec URL searched for the CT volumes by name; None gives QA-only rows.
+        volume_format: ``"nifti"`` (``.nii.gz``/``.nii``, a lazy ``datasets.Nifti`` column) or ``"npy"`` (path column).
+        missing_volumes: ``"error"`` (default) raises on the first question whose volume is absent; ``"skip"`` drops
+            such questions and logs how many were skipped.
+        demo: use the built-in synthetic demo source (tables and phantoms generated locally, no download).
+        demo_seed: seed of the demo source.
+    """
+
+    volumes_dir: str | None = None
+    volume_format: Literal["nifti", "npy"] = "nifti"
+    missing_volumes: MissingVolumes = "error"
+    demo: bool = False
+    demo_seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse values the builder cannot honour (datasets sets keyword arguments after ``__init__``)."""
+        if self.volume_format not in ("nifti", "npy"):
+            raise ValueError(f"volume_format={self.volume_format!r}; expected 'nifti' or 'npy'")
+        if self.missing_volumes not in ("error", "skip"):
+            raise ValueError(f"missing_volumes={self.missing_volumes!r}; expected 'error' or 'skip'")
+
+
+class ThreeDRad(datasets.ArrowBasedBuilder):
+    """3D-RAD QA rows, optionally with CT volumes."""
+
+    BUILDER_CONFIG_CLASS = ThreeDRadConfig
+    BUILDER_CONFIGS = [
+        ThreeDRadConfig(name=spec.name, description=spec.description, version=datasets.Version(__version__))
+        for spec in CONFIGS.values()
+    ]
+    DEFAULT_CONFIG_NAME = "all"
+    config: ThreeDRadConfig
+
+    def _resolved_dirs(self) -> tuple[str, str | None]:
+        if self.config.demo:
+            from rad3d_hf.demo import ensure_demo_data
+
+            root = ensure_demo_data(seed=self.config.demo_seed)
+            return str(self.config.data_dir or root), self.config.volumes_dir or str(root / "volumes")
+        return str(self.config.data_dir or DEFAULT_DATA_DIR), self.config.volumes_dir
+
+    def _info(self) -> datasets.DatasetInfo:
+        self.config.validate()
+        features = qa_features()
+        _, volumes_dir = self._resolved_dirs() if self.config.demo else (None, self.config.volumes_dir)
+        if volumes_dir is not None:
+            features["volume"] = datasets.Nifti() if self.config.volume_format == "nifti" else datasets.Value("string")
+        return datasets.DatasetInfo(
+            description=_DESCRIPTION,
+            features=features,
+            homepage="https://github.com/Tang-xiaoxiao/3D-RAD",
+            license="MIT (QA tables); CT-RATE volumes: CC-BY-NC-SA 4.0",
+            citation=_CITATION,
+        )
+
+    def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
+        data_dir, volumes_dir = self._resolved_dirs()
+        generators = []
+        for split in get_config(self.config.name).splits:
+            sources = source_files(data_dir, split, self.config.name)
+            present = [s for s in sources if table_exists(s.path)]
+            if not present:
+                # An evaluation-only copy of 3D-RAD holds test/ alone: offer the splits that are there.
+                logger.info("no %s tables under %s: the %s split is left out", split, data_dir, split)
+                continue
+            if len(present) < len(sources):
+                missing = "\n  ".join(s.path for s in sources if s not in present)
+                raise FileNotFoundError(f"config {self.config.name!r}, split {split!r}: missing QA tables:\n  {missing}")
+            generators.append(
+                datasets.SplitGenerator(
+                    name=split, gen_kwargs={"sources": sources, "data_dir": data_dir, "volumes_dir": volumes_dir}
+                )
+            )
+        if not generators:
+            raise FileNotFoundError(
+                f"no 3D-RAD tables for config {self.config.name!r} under {data_dir}; expected e.g. "
+                f"{source_files(data_dir, 'test', 'all')[0].path} (the published CSVs: {DEFAULT_DATA_DIR})"
+            )
+        return generators
+
+    def _generate_tables(
+        self, sources: list[SourceFile], data_dir: str, volumes_dir: str | None
+    ) -> Iterator[tuple[str, pa.Table]]:
+        locator = VolumeLocator(volumes_dir, self.config.volume_format) if volumes_dir is not None else None
+        schema = self.info.features.arrow_schema
+        priors: dict[str, list[str]] = {}
+        for source in sources:
+            index = split_volume_index(data_dir, source.split)
+            columns = read_table_columns(source)
+            for stem in set(columns["volume_name"]) - priors.keys():
+                priors[stem] = prior_volume_names(parse_volume_name(stem), index)
+            columns["prior_volume_names"] = [priors[stem] for stem in columns["volume_name"]]
+            if locator is not None:
+                columns = self._attach_volumes(columns, locator, source)
+            yield source.path, pa.Table.from_pydict(columns, schema=schema)
+
+    def _attach_volumes(self, columns: dict[str, list], locator: VolumeLocator, source: SourceFile) -> dict[str, list]:
+        paths = [locator.locate(stem) for stem in columns["volume_name"]]
+        keep = [i for i, path in enumerate(paths) if path is not None]
+        if len(keep) < len(paths):
+            first = next(i for i, path in enumerate(paths) if path is None)
+            stem = columns["volume_name"][first]
+            if self.config.missing_volumes == "error":
+                raise FileNotFoundError(
+                    f"volume {stem} of question {columns['id'][first]} ({source.path}) not found; looked for "
+                    f"{locator.describe_search(stem)}. Pass missing_volumes='skip' to drop such questions."
+                )
+            logger.warning(
+                "skipped %d of %d questions of %s whose volume is not under %s (missing_volumes='skip'), first: %s",
+                len(paths) - len(keep),
+                len(paths),
+                source.path,
+                locator.volumes_dir,
+                columns["id"][first],
+            )
+            columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+            paths = [paths[i] for i in keep]
+        if self.config.volume_format == "nifti":
+            columns["volume"] = [{"bytes": None, "path": path} for path in paths]
+        else:
+            columns["volume"] = paths
+        return columns

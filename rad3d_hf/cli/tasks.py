@@ -1,0 +1,56 @@
+"""``rad3d-hf tasks``: the task catalogue, with question counts per split read from the tables."""
+
+from __future__ import annotations
+
+import argparse
+
+from rad3d_hf.catalogue import SPLITS, TASKS
+from rad3d_hf.qa_tables import read_table_columns, source_files, table_exists
+
+
+def count_questions(data_dir: str) -> dict[tuple[int, str], int]:
+    """(paper task, split) -> number of questions in the tables present under ``data_dir``."""
+    counts: dict[tuple[int, str], int] = {}
+    for split in SPLITS:
+        for source in source_files(data_dir, split, "all"):
+            if table_exists(source.path):
+                n = len(read_table_columns(source)["id"])
+                counts[source.task.number, split] = counts.get((source.task.number, split), 0) + n
+    return counts
+
+
+def format_catalogue(counts: dict[tuple[int, str], int] | None = None) -> str:
+    """The catalogue as a Markdown table, with counts when given."""
+    head = "| task | name | source folder (`Task` column) | answers | subtasks (train / test) |"
+    lines = [head, "|---|---|---|---|---|" + ("---|---|" if counts else "")]
+    if counts:
+        lines[0] += " train | test |"
+    for task in TASKS.values():
+        subs = f"{len(task.subtasks_in('train'))} / {len(task.subtasks_in('test'))}"
+        kind = "open" if task.is_open else f"closed ({len(task.options)} options)"
+        line = f"| {task.number} | {task.name} | {task.folder} ({task.source_task}) | {kind} | {subs} |"
+        if counts:
+            line += "".join(f" {counts.get((task.number, s), 0):,} |" for s in ("train", "test"))
+        lines.append(line)
+    if counts:
+        total = "".join(f" **{sum(v for (t, s), v in counts.items() if s == split):,}** |" for split in ("train", "test"))
+        lines.append("| | **all** | | | |" + total)
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    data_dir = args.data_dir
+    if args.demo:
+        from rad3d_hf.demo import ensure_demo_data
+
+        data_dir = str(ensure_demo_data())
+    print(format_catalogue(count_questions(data_dir) if data_dir else None))
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("tasks", help="print the task catalogue (with question counts from the tables)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data-dir", help="folder or URL holding train/ and test/ QA tables, to count questions")
+    source.add_argument("--demo", action="store_true", help="count the built-in demo tables")
+    parser.set_defaults(func=run)
