@@ -49,6 +49,7 @@ def ct_phantom(
             plane[((xx + 0.08) / heart_r) ** 2 + ((yy + 0.18) / (heart_r * 0.8)) ** 2 <= 1.0] = 45.0
         plane[rib_band & (np.sin(18 * angle + 9 * t) > 0.6)] = 450.0
         plane += rng.standard_normal(plane.shape, dtype=np.float32) * np.float32(noise_hu)
+        np.maximum(plane, FIELD_OF_VIEW_HU, out=plane)  # scanners clip at -1024
         plane[~fov] = FIELD_OF_VIEW_HU
         volume[:, :, k] = np.rint(plane).astype(np.int16)
     # x grows toward the patient's left and y toward the back: negative diagonal in nibabel's RAS+ world (L, P, S).
