@@ -107,6 +107,26 @@ def test_header_only_inflates_only_the_start(tmp_path: Path, monkeypatch: pytest
     assert sum(inflated) < 128 * 128 * 64 * 2 // 8
 
 
+def test_zlib_fallback_and_memory_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zlib
+
+    from rad3d_hf import volume_io
+
+    data = ct_like((12, 10, 8))
+    monkeypatch.setattr(volume_io, "_inflate_lib", zlib)  # as where isal is not installed
+    assert np.array_equal(read_volume(write_nifti(tmp_path / "z.nii.gz", data)), data)
+    mapped = read_volume(write_nifti(tmp_path / "m.nii", data))
+    assert isinstance(mapped, np.memmap) and np.array_equal(mapped, data)
+
+
+def test_header_read_never_loads_through_nibabel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # nib.load would pick indexed_gzip where installed, which makes header reads ~25x slower.
+    path = write_nifti(tmp_path / "h.nii.gz", ct_like())
+    monkeypatch.setattr(nib, "load", lambda *a, **k: pytest.fail("nib.load called"))
+    assert read_volume_header(path).shape == ct_like().shape
+    assert np.array_equal(read_volume(path), ct_like())
+
+
 def test_npy(tmp_path: Path) -> None:
     data = np.random.default_rng(0).random((1, 8, 16, 16), dtype=np.float32)
     np.save(tmp_path / "m3d.npy", data)
