@@ -124,18 +124,37 @@ def _interpolate_axis(array: np.ndarray, n_out: int, *, axis: int) -> np.ndarray
     return out
 
 
+def _slice_statistics(volume: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-slice minima and maxima along axis 0 and the maximum over axis 0, in one cache-friendly pass."""
+    slice_min = np.empty(volume.shape[0], dtype=volume.dtype)
+    slice_max = np.empty(volume.shape[0], dtype=volume.dtype)
+    plane = np.array(volume[0])
+    for index in range(volume.shape[0]):
+        current = volume[index]  # one slice stays in cache for its three reductions
+        slice_min[index] = current.min()
+        slice_max[index] = current.max()
+        np.maximum(plane, current, out=plane)
+    return slice_min, slice_max, plane
+
+
 def _foreground_box(
-    volume: np.ndarray, threshold: float, slice_max: np.ndarray
+    threshold: float, slice_max: np.ndarray, plane_max: np.ndarray
 ) -> tuple[slice, slice, slice] | None:
-    """The bounding box of voxels above ``threshold`` (MONAI CropForeground, margin 0), or None if there are none."""
+    """The bounding box of voxels above ``threshold`` (MONAI CropForeground, margin 0), or None if there are none.
+
+    ``plane_max`` may span every slice: slices outside the depth range hold nothing above the threshold, so they cannot
+    widen the in-plane box.
+    """
     depth = np.flatnonzero(slice_max > threshold)
     if depth.size == 0:
         return None
-    d = slice(int(depth[0]), int(depth[-1]) + 1)
-    plane = volume[d].max(axis=0)
-    rows = np.flatnonzero(plane.max(axis=1) > threshold)
-    cols = np.flatnonzero(plane.max(axis=0) > threshold)
-    return d, slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+    rows = np.flatnonzero(plane_max.max(axis=1) > threshold)
+    cols = np.flatnonzero(plane_max.max(axis=0) > threshold)
+    return (
+        slice(int(depth[0]), int(depth[-1]) + 1),
+        slice(int(rows[0]), int(rows[-1]) + 1),
+        slice(int(cols[0]), int(cols[-1]) + 1),
+    )
 
 
 class M3DTransform:
@@ -247,9 +266,9 @@ class M3DTransform:
         if volume.size == 0:
             raise VolumeError.for_file(source, f"the volume is empty (shape {volume.shape})")
         dhw = orient_dhw(volume, affine)
-        # Per-slice extremes give the global ones and the crop's depth range in two passes over the voxels.
-        slice_max = dhw.max(axis=(1, 2))
-        low, high = dhw.min(axis=(1, 2)).min(), slice_max.max()
+        # One pass gives the global extremes and everything the foreground crop needs.
+        slice_min, slice_max, plane_max = _slice_statistics(dhw)
+        low, high = slice_min.min(), slice_max.max()
         if not (np.isfinite(low) and np.isfinite(high)):
             raise VolumeError.for_file(source, "holds NaN or infinite values")
         low, high = float(low), float(high)
@@ -259,7 +278,7 @@ class M3DTransform:
             where = f" after clipping to the window {self.window}" if self.window else ""
             raise VolumeError.for_file(source, f"is constant ({low:g}){where}, so it cannot be min-max normalised")
         if self.crop_foreground:
-            box = _foreground_box(dhw, low, slice_max)
+            box = _foreground_box(low, slice_max, plane_max)
             if box is not None:  # after normalisation the foreground is everything above 0, i.e. above `low`
                 dhw = dhw[box]
         out = resize_trilinear(dhw, self.size, clip=self.window)
