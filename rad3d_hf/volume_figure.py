@@ -95,7 +95,8 @@ def render_question_figure(
 
 
 def _caption(row: Mapping[str, Any]) -> str:
-    lines = [f"{row.get('id', '')}   (task {row.get('task', '?')}: {row.get('task_name', '')}, {row.get('subtask', '')})"]
+    task = f"task {row.get('task', '?')}: {row.get('task_name', '')}, {row.get('subtask', '')}"
+    lines = [f"{row.get('id', '')}   ({task})"]
     lines += textwrap.wrap(f"Q: {row.get('question', '')}", 110)
     for letter, choice in zip("ABCD", row.get("choices") or []):
         lines.append(f"   {letter}. {choice}")

@@ -161,7 +161,8 @@ def _parse_nifti_header(head: bytes, path: PathLike, read_more: Any) -> nib.nift
     magic = bytes(head[magic_at : magic_at + 3])
     if _NIFTI_MAGICS.get(magic) != kind:
         hint = " (a header/image pair: .hdr/.img files are not supported)" if magic in (b"ni1", b"ni2") else ""
-        raise VolumeError.for_file(path, f"wrong NIfTI magic {magic!r}, expected {'n+1' if kind == 'nifti1' else 'n+2'}{hint}")
+        expected = "n+1" if kind == "nifti1" else "n+2"
+        raise VolumeError.for_file(path, f"wrong NIfTI magic {magic!r}, expected {expected}{hint}")
     try:
         return header_class.from_fileobj(io.BytesIO(bytes(head[: header_class.sizeof_hdr])), check=True)
     except Exception as error:  # nibabel raises several types for inconsistent headers
@@ -318,8 +319,10 @@ def _npy_header(path: PathLike) -> VolumeHeader:
     with _open_raw(path) as raw:
         try:
             version = np.lib.format.read_magic(raw)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _fortran, dtype = read_header(raw)
+            if version == (1, 0):
+                shape, _fortran, dtype = np.lib.format.read_array_header_1_0(raw)
+            else:
+                shape, _fortran, dtype = np.lib.format.read_array_header_2_0(raw)
         except ValueError as error:
             raise VolumeError.for_file(path, f"not a .npy file: {error}") from error
         offset = raw.tell()

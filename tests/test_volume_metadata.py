@@ -15,7 +15,7 @@ from rad3d_hf.ctrate_metadata import (
     to_hounsfield,
 )
 from rad3d_hf.volume_io import read_volume, read_volume_header
-from volume_fixtures import ct_like, write_nifti
+from volume_fixtures import ct_like
 
 HEADER = (
     "VolumeName,Manufacturer,SeriesDescription,ManufacturerModelName,PatientSex,PatientAge,ReconstructionDiameter,"

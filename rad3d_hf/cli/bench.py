@@ -178,7 +178,9 @@ def run(args: argparse.Namespace) -> int:
     report.rate("preprocess: scipy zoom recipe", pre_scipy)
     del voxels
 
-    report.section(f"end to end: path -> 1x32x256x256 tensor, {args.workers} DataLoader workers, {args.volumes} volumes")
+    report.section(
+        f"end to end: path -> 1x32x256x256 tensor, {args.workers} DataLoader workers, {args.volumes} volumes"
+    )
     _import_in_parent(monai=not args.no_monai)  # forked workers inherit modules: nobody pays imports in the timing
     rates = {"decode only (ours)": _loader_rate(path_str, ours_decode, volumes=args.volumes, workers=args.workers)}
     rates["rad3d_hf (read_volume + M3DTransform)"] = _loader_rate(
@@ -206,8 +208,11 @@ def run(args: argparse.Namespace) -> int:
 
     report.section("memory")
     peak = _traced_peak(lambda: transform(path_str))
-    report.line(f"  peak numpy memory of one M3DTransform(path): {peak / 1e6:.0f} MB = "
-                f"{peak / header.nbytes:.2f}x the decoded {header.dtype} volume ({header.nbytes / 1e6:.0f} MB)")  # fmt: skip
+    volume_mb = header.nbytes / 1e6
+    report.line(
+        f"  peak numpy memory of one M3DTransform(path): {peak / 1e6:.0f} MB = "
+        f"{peak / header.nbytes:.2f}x the decoded {header.dtype} volume ({volume_mb:.0f} MB)"
+    )
     load = os.getloadavg()
     report.line(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     return 0
@@ -264,4 +269,5 @@ class Report:
         self, name: str, seconds: float, *, baseline: float | None = None, baseline_name: str = "", extra: str = ""
     ) -> None:
         ratio = f"  {baseline / seconds:.2f}x {baseline_name}" if baseline else ""
-        self.line(f"  {name:<42} {seconds:7.3f} s  {1 / seconds:6.2f} volumes/s{ratio}{('  ' + extra) if extra else ''}")
+        extra = f"  {extra}" if extra else ""
+        self.line(f"  {name:<42} {seconds:7.3f} s  {1 / seconds:6.2f} volumes/s{ratio}{extra}")

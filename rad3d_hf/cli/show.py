@@ -18,7 +18,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "answer, and write a PNG."
         ),
     )
-    parser.add_argument("id", help="question id: <split>/task<N>/<subtask slug>/<row>, e.g. test/task4/lung_nodule/000123")
+    parser.add_argument(
+        "id", help="question id: <split>/task<N>/<subtask slug>/<row>, e.g. test/task4/lung_nodule/000123"
+    )
     parser.add_argument("--data-dir", default=None, help="folder or URL of the QA tables (default: the Hub dataset)")
     parser.add_argument("--volumes-dir", default=None, help="folder or URL holding the CT volumes")
     parser.add_argument("--demo", action="store_true", help="use the built-in synthetic demo data")
