@@ -128,7 +128,9 @@ def read_volume(
             return array
         source = path
     fmt = volume_format(source)
-    if fmt == "npy":
+    if fmt != "nii.gz" and _is_url(source):
+        array = _read_whole_remote(source, fmt)
+    elif fmt == "npy":
         array = _read_npy(source)
     elif fmt == "nii":
         array = _read_nii(source)
@@ -357,12 +359,38 @@ def _read_npy(path: PathLike) -> np.ndarray:
         raise VolumeError.for_file(path, f"cannot read .npy: {error}") from error
 
 
+def _read_whole_remote(path: PathLike, fmt: str) -> np.ndarray:
+    # A URL cannot be memory-mapped: read the file once and take the voxels from the bytes.
+    with _open_raw(path) as raw:
+        blob = bytearray(raw.read())
+    if fmt == "npy":
+        try:
+            return np.load(io.BytesIO(blob), allow_pickle=False)
+        except (ValueError, EOFError) as error:
+            raise VolumeError.for_file(path, f"cannot read .npy: {error}") from error
+    header = _header_record(path, fmt, _parse_nifti_header(bytes(blob[:540]), path, lambda n: b""))
+    available = len(blob) - header.data_offset
+    if available < header.nbytes:
+        raise VolumeError.for_file(
+            path,
+            f"data shorter than the header says: shape {header.shape} of {header.dtype} needs {header.nbytes} bytes "
+            f"after offset {header.data_offset}, the file holds {max(available, 0)}",
+        )
+    count = header.nbytes // header.dtype.itemsize
+    raw_array = np.frombuffer(blob, dtype=header.dtype, count=count, offset=header.data_offset)
+    return _scale_like_nibabel(raw_array.reshape(header.shape, order="F"), header)
+
+
 # --- shared -----------------------------------------------------------------------------------------------------
+
+
+def _is_url(path: PathLike) -> bool:
+    return "://" in os.fspath(path)
 
 
 def _open_raw(path: PathLike) -> io.BufferedIOBase:
     try:
-        if "://" in os.fspath(path):
+        if _is_url(path):
             import fsspec
 
             return fsspec.open(os.fspath(path), "rb").open()

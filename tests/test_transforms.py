@@ -129,6 +129,8 @@ def test_bad_arguments_and_volumes() -> None:
         M3DTransform(size=SIZE, window=(500, 600))(np.full((4, 4, 4), -1000, dtype=np.int16))
     with pytest.raises(VolumeError, match="expected a 3D volume"):
         M3DTransform(size=SIZE)(np.zeros((2, 3, 4, 5)))
+    with pytest.raises(ValueError, match="row 'q1' has no 'volume': load the dataset with volumes_dir"):
+        M3DTransform(size=SIZE)({"id": "q1", "volume": None})
     with pytest.raises(TypeError, match="cannot read a volume from int"):
         M3DTransform(size=SIZE).volume(3)
 

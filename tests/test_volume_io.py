@@ -127,6 +127,21 @@ def test_header_read_never_loads_through_nibabel(tmp_path: Path, monkeypatch: py
     assert np.array_equal(read_volume(path), ct_like())
 
 
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".npy"])
+def test_fsspec_urls(tmp_path: Path, suffix: str) -> None:
+    import fsspec
+
+    data = ct_like((9, 8, 7))
+    local = tmp_path / f"v{suffix}"
+    np.save(local, data) if suffix == ".npy" else write_nifti(local, data)
+    url = f"memory://volumes/{local.name}"
+    with fsspec.open(url, "wb") as f:
+        f.write(local.read_bytes())
+    assert np.array_equal(read_volume(url), read_volume(local))
+    assert read_volume_header(url).shape == data.shape
+    fsspec.filesystem("memory").rm(url)
+
+
 def test_npy(tmp_path: Path) -> None:
     data = np.random.default_rng(0).random((1, 8, 16, 16), dtype=np.float32)
     np.save(tmp_path / "m3d.npy", data)

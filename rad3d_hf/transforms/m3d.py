@@ -225,6 +225,10 @@ class M3DTransform:
             n = len(value)
             rows = [self._row({key: column[i] for key, column in row.items()}) for i in range(n)]
             return {key: [r[key] for r in rows] for key in row}
+        if value is None:
+            raise ValueError(
+                f"row {row.get('id', '')!r} has no {self.volume_column!r}: load the dataset with volumes_dir (or demo=True)"
+            )
         out = dict(row)
         out[self.volume_column] = self.volume(value)
         if self.prior_column in row and row[self.prior_column] is not None:
