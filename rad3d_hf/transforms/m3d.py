@@ -227,7 +227,8 @@ class M3DTransform:
             return {key: [r[key] for r in rows] for key in row}
         if value is None:
             raise ValueError(
-                f"row {row.get('id', '')!r} has no {self.volume_column!r}: load the dataset with volumes_dir (or demo=True)"
+                f"row {row.get('id', '')!r} has no {self.volume_column!r}: "
+                "load the dataset with volumes_dir (or demo=True)"
             )
         out = dict(row)
         out[self.volume_column] = self.volume(value)
