@@ -86,13 +86,15 @@ def test_prior_volume_paths() -> None:
         prior_volume_paths(["test_1_b_1"], located.get, question_id="q7")
 
 
-def test_builder_adds_ctrate_metadata(tmp_path: Path) -> None:
+@pytest.mark.parametrize("as_list", [False, True])
+def test_builder_adds_ctrate_metadata(tmp_path: Path, as_list: bool) -> None:
     from test_volume_metadata import _csv, _row
 
-    write_table(tmp_path / "tables", "test", 4, "Lung nodule", [closed_row(4, "Lung nodule", "test", "test_7_b_1.nii.gz", "Q?", "B")])
-    csv = _csv(tmp_path, _row("valid_7_b_1.nii.gz", xy="[0.5, 0.6]"))
-    ds = _load(name="task4_lung_nodule", split="test", data_dir=str(tmp_path / "tables"), metadata_files=str(csv),
-               cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    row = closed_row(4, "Lung nodule", "test", "test_7_b_1.nii.gz", "Q?", "B")
+    write_table(tmp_path / "tables", "test", 4, "Lung nodule", [row])
+    csv = str(_csv(tmp_path, _row("valid_7_b_1.nii.gz", xy="[0.5, 0.6]")))
+    ds = _load(name="task4_lung_nodule", split="test", data_dir=str(tmp_path / "tables"),
+               metadata_files=[csv] if as_list else csv, cache_dir=str(tmp_path / "cache"))  # fmt: skip
     row = ds[0]
     assert row["spacing"] == pytest.approx([0.5, 0.6, 1.5])
     assert (row["rescale_slope"], row["rescale_intercept"], row["patient_age"]) == (1.0, -1024.0, "066Y")
