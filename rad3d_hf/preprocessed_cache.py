@@ -28,7 +28,7 @@ class PreprocessedCache:
     """A folder of preprocessed volumes; pass it as ``M3DTransform(cache=PreprocessedCache(folder))``."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
+        self.directory = Path(directory).expanduser()
         self.hits = 0
         self.misses = 0
 

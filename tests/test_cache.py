@@ -11,7 +11,7 @@ import pytest
 
 from rad3d_hf import M3DTransform
 from rad3d_hf.preprocessed_cache import PreprocessedCache
-from volume_fixtures import ct_like, write_nifti
+from tests.volume_fixtures import ct_like, write_nifti
 
 SIZE = (6, 10, 8)
 

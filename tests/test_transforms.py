@@ -12,7 +12,7 @@ import torch
 from rad3d_hf import M3DTransform
 from rad3d_hf.transforms import dhw_spacing, orient_dhw, resize_trilinear
 from rad3d_hf.volume_errors import VolumeError
-from volume_fixtures import LPS_AFFINE, ct_like, write_nifti
+from tests.volume_fixtures import LPS_AFFINE, ct_like, write_nifti
 
 SIZE = (8, 12, 10)
 

@@ -12,7 +12,7 @@ import pytest
 
 from rad3d_hf import read_volume, read_volume_header
 from rad3d_hf.volume_errors import VolumeError
-from volume_fixtures import LPS_AFFINE, ct_like, write_nifti
+from tests.volume_fixtures import LPS_AFFINE, ct_like, write_nifti
 
 
 def _plain(data: np.ndarray) -> bytes:

@@ -12,7 +12,7 @@ import pytest
 
 from rad3d_hf import read_volume, read_volume_header
 from rad3d_hf.volume_io import image_path
-from volume_fixtures import LPS_AFFINE, ct_like, write_nifti
+from tests.volume_fixtures import LPS_AFFINE, ct_like, write_nifti
 
 SHAPES = [(5, 4, 3), (17, 9, 31), (64, 48, 7), (3, 3, 3, 2)]
 DTYPES = ["int16", "uint8", "int32", "float32", "float64", ">i2", "uint16"]

@@ -15,37 +15,11 @@ from rad3d_hf.ctrate_metadata import (
     to_hounsfield,
 )
 from rad3d_hf.volume_io import read_volume, read_volume_header
-from volume_fixtures import ct_like
-
-HEADER = (
-    "VolumeName,Manufacturer,SeriesDescription,ManufacturerModelName,PatientSex,PatientAge,ReconstructionDiameter,"
-    "DistanceSourceToDetector,DistanceSourceToPatient,GantryDetectorTilt,TableHeight,RotationDirection,ExposureTime,"
-    "XRayTubeCurrent,Exposure,FilterType,GeneratorPower,FocalSpots,ConvolutionKernel,PatientPosition,RevolutionTime,"
-    "SingleCollimationWidth,TotalCollimationWidth,TableSpeed,TableFeedPerRotation,SpiralPitchFactor,"
-    "DataCollectionCenterPatient,ReconstructionTargetCenterPatient,ExposureModulationType,CTDIvol,"
-    "ImagePositionPatient,ImageOrientationPatient,SliceLocation,SamplesPerPixel,PhotometricInterpretation,Rows,"
-    "Columns,XYSpacing,RescaleIntercept,RescaleSlope,RescaleType,NumberofSlices,ZSpacing,StudyDate"
-)
-
-
-def _row(name: str, xy: str = "[0.341796875, 0.341796875]", intercept: str = "-1024", slope: str = "1") -> str:
-    fields = dict.fromkeys(HEADER.split(","), "")
-    fields.update(
-        VolumeName=name, Manufacturer="SIEMENS", PatientSex="M", PatientAge="066Y", Rows="1024", Columns="1024",
-        XYSpacing=f'"{xy}"', RescaleIntercept=intercept, RescaleSlope=slope, RescaleType="HU", NumberofSlices="251",
-        ZSpacing="1.5", StudyDate="20200101",
-    )
-    return ",".join(fields.values())
-
-
-def _csv(tmp_path: Path, *rows: str) -> Path:
-    path = tmp_path / "validation_metadata.csv"
-    path.write_text("\n".join([HEADER, *rows]) + "\n")
-    return path
-
+from tests.volume_fixtures import ct_like, metadata_csv, metadata_row
 
 def test_reads_ctrate_csv_and_maps_test_names(tmp_path: Path) -> None:
-    metadata = CTRateMetadata.from_csv(_csv(tmp_path, _row("valid_1_a_1.nii.gz"), _row("valid_2_b_1.nii.gz")))
+    path = metadata_csv(tmp_path, metadata_row("valid_1_a_1.nii.gz"), metadata_row("valid_2_b_1.nii.gz"))
+    metadata = CTRateMetadata.from_csv(path)
     assert len(metadata) == 2
     record = metadata.lookup("test_1_a_1")
     assert record.spacing == (0.341796875, 0.341796875, 1.5)
@@ -57,10 +31,10 @@ def test_reads_ctrate_csv_and_maps_test_names(tmp_path: Path) -> None:
 
 
 def test_bad_csv_values_name_file_line_and_column(tmp_path: Path) -> None:
-    path = _csv(tmp_path, _row("valid_1_a_1"), _row("valid_2_a_1", xy="0.5 0.5"))
+    path = metadata_csv(tmp_path, metadata_row("valid_1_a_1"), metadata_row("valid_2_a_1", xy="0.5 0.5"))
     with pytest.raises(ValueError, match=r"validation_metadata.csv, line 3, column XYSpacing: '0.5 0.5'"):
         CTRateMetadata.from_csv(path)
-    path = _csv(tmp_path, _row("valid_1_a_1", slope="n/a"))
+    path = metadata_csv(tmp_path, metadata_row("valid_1_a_1", slope="n/a"))
     with pytest.raises(ValueError, match=r"line 2, column RescaleSlope: 'n/a' is not a number"):
         CTRateMetadata.from_csv(path)
     (tmp_path / "other.csv").write_text("VolumeName,Answer\nx,y\n")
@@ -69,14 +43,14 @@ def test_bad_csv_values_name_file_line_and_column(tmp_path: Path) -> None:
 
 
 def test_rescale_rule(tmp_path: Path) -> None:
-    record = CTRateMetadata.from_csv(_csv(tmp_path, _row("valid_1_a_1")))["valid_1_a_1"]
+    record = CTRateMetadata.from_csv(metadata_csv(tmp_path, metadata_row("valid_1_a_1")))["valid_1_a_1"]
     hu = ct_like()  # the corrected release: int16 HU with air at -1024
     out, applied = to_hounsfield(hu, record)
     assert not applied and out is hu  # applying -1024 again is the double-rescale bug
     raw = (hu.astype(np.int32) + 1024).astype(np.uint16)  # the same scan as raw scanner values
     out, applied = to_hounsfield(raw, record)
     assert applied and out.dtype == np.float32 and np.array_equal(out, hu.astype(np.float32))
-    identity = CTRateMetadata.from_csv(_csv(tmp_path, _row("valid_1_a_1", intercept="0")))["valid_1_a_1"]
+    identity = CTRateMetadata.from_csv(metadata_csv(tmp_path, metadata_row("valid_1_a_1", intercept="0")))["valid_1_a_1"]
     assert rescale_decision(10.0, identity) == (False, "the metadata's slope/intercept are the identity")
 
 
@@ -85,7 +59,7 @@ def test_rescale_rule_respects_nifti_header_scaling(tmp_path: Path) -> None:
 
     import nibabel as nib
 
-    record = CTRateMetadata.from_csv(_csv(tmp_path, _row("valid_1_a_1")))["valid_1_a_1"]
+    record = CTRateMetadata.from_csv(metadata_csv(tmp_path, metadata_row("valid_1_a_1")))["valid_1_a_1"]
     raw = (ct_like().astype(np.int32) + 1024).astype(np.uint16)
     blob = bytearray(nib.Nifti1Image(raw, np.eye(4)).to_bytes())
     blob[112:120] = np.array([1.0, -1024.0], dtype="<f4").tobytes()  # the header scales raw values to HU
@@ -102,7 +76,7 @@ def test_rescale_rule_respects_nifti_header_scaling(tmp_path: Path) -> None:
 def test_metadata_fields_and_features(tmp_path: Path) -> None:
     from datasets import Dataset, Features, Value
 
-    metadata = CTRateMetadata.from_csv(_csv(tmp_path, _row("valid_1_a_1")))
+    metadata = CTRateMetadata.from_csv(metadata_csv(tmp_path, metadata_row("valid_1_a_1")))
     rows = [{"volume_name": "test_1_a_1"}, {"volume_name": "test_9_a_1"}]
     fields = [metadata_fields(rows[0], metadata), metadata_fields(rows[1], metadata, missing="null")]
     assert fields[0]["spacing"] == [0.341796875, 0.341796875, 1.5] and fields[0]["rescale_intercept"] == -1024.0

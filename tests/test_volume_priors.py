@@ -13,7 +13,7 @@ from rad3d_hf import M3DTransform
 from rad3d_hf.prior_volumes import prior_volume_paths
 from rad3d_hf.volume_names import parse_volume_name
 from tests.qa_table_files import closed_row, write_table
-from volume_fixtures import ct_like, write_nifti
+from tests.volume_fixtures import ct_like, metadata_csv, metadata_row, write_nifti
 
 SIZE = (4, 16, 16)
 
@@ -88,11 +88,9 @@ def test_prior_volume_paths() -> None:
 
 @pytest.mark.parametrize("as_list", [False, True])
 def test_builder_adds_ctrate_metadata(tmp_path: Path, as_list: bool) -> None:
-    from test_volume_metadata import _csv, _row
-
     row = closed_row(4, "Lung nodule", "test", "test_7_b_1.nii.gz", "Q?", "B")
     write_table(tmp_path / "tables", "test", 4, "Lung nodule", [row])
-    csv = str(_csv(tmp_path, _row("valid_7_b_1.nii.gz", xy="[0.5, 0.6]")))
+    csv = str(metadata_csv(tmp_path, metadata_row("valid_7_b_1.nii.gz", xy="[0.5, 0.6]")))
     ds = _load(name="task4_lung_nodule", split="test", data_dir=str(tmp_path / "tables"),
                metadata_files=[csv] if as_list else csv, cache_dir=str(tmp_path / "cache"))  # fmt: skip
     row = ds[0]

@@ -11,7 +11,7 @@ import pytest
 from rad3d_hf.cli import main
 from rad3d_hf.cli.show import config_of
 from rad3d_hf.volume_figure import _caption, render_question_figure, volume_views
-from volume_fixtures import ct_like, write_nifti
+from tests.volume_fixtures import ct_like, write_nifti
 
 
 def _row(tmp_path: Path) -> dict:

@@ -28,3 +28,32 @@ def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray = LPS_AFFINE, *
         image.header[key] = value
     nib.save(image, path)
     return path
+
+
+METADATA_HEADER = (
+    "VolumeName,Manufacturer,SeriesDescription,ManufacturerModelName,PatientSex,PatientAge,ReconstructionDiameter,"
+    "DistanceSourceToDetector,DistanceSourceToPatient,GantryDetectorTilt,TableHeight,RotationDirection,ExposureTime,"
+    "XRayTubeCurrent,Exposure,FilterType,GeneratorPower,FocalSpots,ConvolutionKernel,PatientPosition,RevolutionTime,"
+    "SingleCollimationWidth,TotalCollimationWidth,TableSpeed,TableFeedPerRotation,SpiralPitchFactor,"
+    "DataCollectionCenterPatient,ReconstructionTargetCenterPatient,ExposureModulationType,CTDIvol,"
+    "ImagePositionPatient,ImageOrientationPatient,SliceLocation,SamplesPerPixel,PhotometricInterpretation,Rows,"
+    "Columns,XYSpacing,RescaleIntercept,RescaleSlope,RescaleType,NumberofSlices,ZSpacing,StudyDate"
+)
+
+
+def metadata_row(name: str, xy: str = "[0.341796875, 0.341796875]", intercept: str = "-1024", slope: str = "1") -> str:
+    """One CSV line of CT-RATE's metadata (the values of valid_1_a_1 unless given)."""
+    fields = dict.fromkeys(METADATA_HEADER.split(","), "")
+    fields.update(
+        VolumeName=name, Manufacturer="SIEMENS", PatientSex="M", PatientAge="066Y", Rows="1024", Columns="1024",
+        XYSpacing=f'"{xy}"', RescaleIntercept=intercept, RescaleSlope=slope, RescaleType="HU", NumberofSlices="251",
+        ZSpacing="1.5", StudyDate="20200101",
+    )
+    return ",".join(fields.values())
+
+
+def metadata_csv(tmp_path: Path, *rows: str) -> Path:
+    """A ``validation_metadata.csv`` with CT-RATE's header and ``rows``."""
+    path = tmp_path / "validation_metadata.csv"
+    path.write_text("\n".join([METADATA_HEADER, *rows]) + "\n")
+    return path
