@@ -97,3 +97,21 @@ def test_builder_adds_ctrate_metadata(tmp_path: Path, as_list: bool) -> None:
     assert row["spacing"] == pytest.approx([0.5, 0.6, 1.5])
     assert (row["rescale_slope"], row["rescale_intercept"], row["patient_age"]) == (1.0, -1024.0, "066Y")
     np.testing.assert_equal(ds.features["spacing"].length, 3)
+
+
+def test_demo_rows_through_collate_in_two_workers(demo_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+    from torch.utils.data import DataLoader
+
+    monkeypatch.setenv("HF_HOME", str(demo_home))
+    ds = _load(name="task6", split="test", demo=True, prior_volumes=True, cache_dir=str(demo_home / "cache"))
+    transform = M3DTransform(size=SIZE)
+    subset = ds.select(range(4))
+    batches = list(DataLoader(subset, batch_size=2, num_workers=2, collate_fn=transform.collate))
+    assert [b["id"] for b in batches] == [subset["id"][:2], subset["id"][2:]]
+    assert batches[0]["volume"].shape == (2, 1, *SIZE) and batches[0]["volume"].dtype == torch.float32
+    for batch in batches:
+        for priors, names in zip(batch["prior_volumes"], batch["prior_volume_names"]):
+            assert priors.shape == (len(names), 1, *SIZE)
+    ready = ds.with_transform(transform)[0]
+    assert torch.equal(torch.from_numpy(ready["volume"]), batches[0]["volume"][0])
