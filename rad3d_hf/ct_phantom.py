@@ -44,9 +44,9 @@ def ct_phantom(
         lung_r = (0.55 + 0.35 * t) * 0.34
         for side in (-1.0, 1.0):
             plane[((xx - side * 0.38) / lung_r) ** 2 + ((yy + 0.02) / (lung_r * 1.45)) ** 2 <= 1.0] = -850.0
-        if 0.15 < t < 0.7:
+        if 0.15 < t < 0.7:  # the heart sits left of the midline (x grows toward the patient's left)
             heart_r = 0.22 * np.sin(np.pi * (t - 0.15) / 0.55)
-            plane[((xx + 0.08) / heart_r) ** 2 + ((yy + 0.18) / (heart_r * 0.8)) ** 2 <= 1.0] = 45.0
+            plane[((xx - 0.08) / heart_r) ** 2 + ((yy + 0.18) / (heart_r * 0.8)) ** 2 <= 1.0] = 45.0
         plane[rib_band & (np.sin(18 * angle + 9 * t) > 0.6)] = 450.0
         plane += rng.standard_normal(plane.shape, dtype=np.float32) * np.float32(noise_hu)
         np.maximum(plane, FIELD_OF_VIEW_HU, out=plane)  # scanners clip at -1024

@@ -95,8 +95,9 @@ def render_question_figure(
 
 
 def _caption(row: Mapping[str, Any]) -> str:
-    task = f"task {row.get('task', '?')}: {row.get('task_name', '')}, {row.get('subtask', '')}"
-    lines = [f"{row.get('id', '')}   ({task})"]
+    lines = [str(row.get("id", ""))]
+    if row.get("task") is not None:
+        lines[0] += f"   (task {row['task']}: {row.get('task_name', '')}, {row.get('subtask', '')})"
     lines += textwrap.wrap(f"Q: {row.get('question', '')}", 110)
     for letter, choice in zip("ABCD", row.get("choices") or []):
         lines.append(f"   {letter}. {choice}")
