@@ -20,7 +20,9 @@ _LAZY: dict[str, str] = {
     "ThreeDRad": "rad3d_hf.builder",
     "ThreeDRadConfig": "rad3d_hf.builder",
     "ensure_demo_data": "rad3d_hf.demo",
+    "export_dataset": "rad3d_hf.hub_export",
     "score": "rad3d_hf.scoring",
+    "score_details": "rad3d_hf.scoring",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,0 +1,75 @@
+"""``rad3d-hf export``: write the Hub-ready 3D-RAD folder (Parquet shards, dataset card, ``.gitattributes``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from rad3d_hf.catalogue import CONFIGS, SPLITS
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="write a Hub-ready dataset folder that plain `datasets` loads",
+        description=(
+            "Write Parquet shards for every config and split, the dataset card (README.md with the YAML configs "
+            "block) and .gitattributes. With --volumes-dir the folder also holds each CT volume once, as a lazy "
+            "NIfTI column. An interrupted export resumes when run again with the same arguments."
+        ),
+    )
+    parser.add_argument("--out", required=True, help="folder to write (created; an unfinished export there resumes)")
+    parser.add_argument("--data-dir", help="folder or fsspec URL with train/ and test/ QA tables (default: the Hub)")
+    parser.add_argument("--volumes-dir", help="folder holding the CT volumes (.nii.gz), found by name; default QA only")
+    parser.add_argument(
+        "--embed-volumes", action="store_true", help="copy each volume into the folder once (else link to it)"
+    )
+    parser.add_argument("--demo", action="store_true", help="export the built-in synthetic demo data (with volumes)")
+    parser.add_argument("--qa-only", action="store_true", help="leave the volumes out (also those of --demo)")
+    parser.add_argument("--demo-seed", type=int, default=0, help="seed of the demo data (default 0)")
+    parser.add_argument(
+        "--configs", nargs="+", metavar="CONFIG", choices=list(CONFIGS), help="configs to export (default: all)"
+    )
+    parser.add_argument("--splits", nargs="+", choices=list(SPLITS), help="splits to export (default: those present)")
+    parser.add_argument(
+        "--missing-volumes",
+        choices=("error", "skip"),
+        default="error",
+        help="a question whose volume is absent stops the export (error, default) or is left out and counted (skip)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="delete a previous export in --out first")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rad3d_hf.hub_export import export_dataset
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    report = export_dataset(
+        args.out,
+        data_dir=args.data_dir,
+        volumes_dir=args.volumes_dir,
+        embed_volumes=args.embed_volumes,
+        configs=args.configs,
+        splits=args.splits,
+        missing_volumes=args.missing_volumes,
+        demo=args.demo,
+        demo_seed=args.demo_seed,
+        qa_only=args.qa_only,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    counts = ", ".join(f"{split} {n:,} questions" for split, n in report.questions.items())
+    print(f"wrote {report.out_dir}: {len(report.configs)} configs, {counts}")
+    print(f"shards: {report.shards_written} written, {report.shards_kept} kept from an earlier run")
+    print(f"QA tables: {report.qa_bytes / 1e6:,.2f} MB", end="")
+    if report.layout == "volumes":
+        volumes = ", ".join(f"{split} {n:,}" for split, n in report.volumes.items())
+        how = "embedded" if args.embed_volumes else "linked"
+        print(f"; volumes ({how}, each once): {volumes} files, {report.volume_bytes / 1e6:,.2f} MB", end="")
+        print(f" (once per question: {report.volume_bytes_per_question / 1e6:,.2f} MB)", end="")
+    if report.skipped_questions:
+        print(f"; {report.skipped_questions:,} questions left out (volume not found)", end="")
+    print(f"; {report.seconds:.1f} s")
+    return 0
