@@ -25,6 +25,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--volumes-dir", default=None, help="folder or URL holding the CT volumes")
     parser.add_argument("--demo", action="store_true", help="use the built-in synthetic demo data")
     parser.add_argument("--no-priors", action="store_true", help="draw only the question's own volume")
+    parser.add_argument("--cache-dir", default=None, help="datasets cache folder (default: datasets' own)")
     parser.add_argument("--out", required=True, metavar="PNG", help="where to write the figure")
     parser.set_defaults(func=run)
     return parser
@@ -42,7 +43,13 @@ def config_of(question_id: str) -> tuple[str, str]:
 
 
 def find_row(
-    question_id: str, *, data_dir: str | None, volumes_dir: str | None, demo: bool, priors: bool = True
+    question_id: str,
+    *,
+    data_dir: str | None,
+    volumes_dir: str | None,
+    demo: bool,
+    priors: bool = True,
+    cache_dir: str | None = None,
 ) -> dict[str, Any]:
     """The dataset row of ``question_id`` with its volume (and earlier volumes)."""
     import rad3d_hf  # noqa: F401  (makes "3d-rad" resolve)
@@ -52,8 +59,9 @@ def find_row(
     if volumes_dir is None and not demo:
         raise ValueError("show needs the volumes: pass --volumes-dir (or --demo)")
     dataset = load_dataset(
-        "3d-rad", config, split=split, data_dir=data_dir, volumes_dir=volumes_dir, demo=demo, prior_volumes=priors
-    )
+        "3d-rad", config, split=split, data_dir=data_dir, volumes_dir=volumes_dir, demo=demo, prior_volumes=priors,
+        cache_dir=cache_dir,
+    )  # fmt: skip
     ids = dataset["id"]
     if question_id not in ids:
         raise KeyError(f"question {question_id!r} is not in config {config!r}, split {split!r} ({len(ids)} questions)")
@@ -64,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from rad3d_hf.volume_figure import render_question_figure
 
     row = find_row(
-        args.id, data_dir=args.data_dir, volumes_dir=args.volumes_dir, demo=args.demo, priors=not args.no_priors
-    )
+        args.id, data_dir=args.data_dir, volumes_dir=args.volumes_dir, demo=args.demo, priors=not args.no_priors,
+        cache_dir=args.cache_dir,
+    )  # fmt: skip
     print(render_question_figure(row, args.out))
     return 0
