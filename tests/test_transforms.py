@@ -172,3 +172,18 @@ def test_dataloader_collate_in_two_workers(tmp_path: Path) -> None:
     assert torch.equal(batches[1]["volume"][1], torch.from_numpy(transform(paths[3])))
     assert [p.shape[0] for p in batches[1]["prior_volumes"]] == [2, 3]
     assert batches[0]["prior_volumes"][0].shape == (0, 1, *SIZE)
+
+
+def test_resize_equals_torch_on_random_shapes() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    sides = st.integers(min_value=1, max_value=40)
+
+    @settings(max_examples=30, deadline=None, derandomize=True)
+    @given(st.tuples(sides, sides, sides), st.tuples(sides, sides, sides), st.integers(0, 2**32 - 1))
+    def check(shape: tuple[int, int, int], size: tuple[int, int, int], seed: int) -> None:
+        volume = np.random.default_rng(seed).random(shape, dtype=np.float32)
+        np.testing.assert_allclose(resize_trilinear(volume, size), _torch_resize(volume, size), atol=1e-5, rtol=0)
+
+    check()
