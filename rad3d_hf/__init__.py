@@ -21,6 +21,8 @@ _LAZY: dict[str, str] = {
     "ThreeDRadConfig": "rad3d_hf.builder",
     "ensure_demo_data": "rad3d_hf.demo",
     "export_dataset": "rad3d_hf.hub_export",
+    "PreprocessedCache": "rad3d_hf.preprocessed_cache",
+    "VolumeError": "rad3d_hf.volume_errors",
     "score": "rad3d_hf.scoring",
     "score_details": "rad3d_hf.scoring",
 }

@@ -24,6 +24,8 @@ import pyarrow as pa
 
 from rad3d_hf import __version__
 from rad3d_hf.catalogue import CONFIGS, get_config
+from rad3d_hf.ctrate_metadata import CTRateMetadata, metadata_features, metadata_fields
+from rad3d_hf.prior_volumes import prior_volumes_column, prior_volumes_feature
 from rad3d_hf.qa_tables import (
     DEFAULT_DATA_DIR,
     SourceFile,
@@ -91,8 +93,11 @@ class ThreeDRadConfig(datasets.BuilderConfig):
         volume_format: ``"nifti"`` (``.nii.gz``/``.nii``, a lazy ``datasets.Nifti`` column) or ``"npy"`` (path column).
         missing_volumes: ``"error"`` (default) raises on the first question whose volume is absent; ``"skip"`` drops
             such questions and logs how many were skipped.
-        demo: use the built-in synthetic demo source (tables and phantoms generated locally, no download).
+        demo: use the built-in synthetic demo source (tables and phantoms generated locally, no download) in
+            ``data_dir``, by default ``$HF_HOME/rad3d_hf/demo/v<format>-seed<seed>``; volumes from its ``volumes/``.
         demo_seed: seed of the demo source.
+        prior_volumes: also attach the patient's earlier volumes (``prior_volumes``, oldest first; needs volumes).
+        metadata_files: CT-RATE metadata CSV(s) whose spacing, rescale and scanner fields are added to each row.
     """
 
     volumes_dir: str | None = None
@@ -100,6 +105,8 @@ class ThreeDRadConfig(datasets.BuilderConfig):
     missing_volumes: MissingVolumes = "error"
     demo: bool = False
     demo_seed: int = 0
+    prior_volumes: bool = False
+    metadata_files: tuple[str, ...] | str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -124,12 +131,21 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
     DEFAULT_CONFIG_NAME = "all"
     config: ThreeDRadConfig
 
+    def _create_builder_config(self, config_name=None, custom_features=None, config_id=None, **config_kwargs):  # type: ignore[no-untyped-def]
+        # The demo folder depends on HF_HOME, read when the builder is made: put the resolved folder into the config
+        # (and so into the cache key), so a cache built for one demo folder never points at another's files.
+        if config_kwargs.get("demo") and not config_kwargs.get("data_dir"):
+            from rad3d_hf.demo import default_demo_root
+
+            config_kwargs["data_dir"] = str(default_demo_root(config_kwargs.get("demo_seed", 0)))
+        return super()._create_builder_config(config_name, custom_features, config_id, **config_kwargs)
+
     def _resolved_dirs(self) -> tuple[str, str | None]:
         if self.config.demo:
             from rad3d_hf.demo import ensure_demo_data
 
-            root = ensure_demo_data(seed=self.config.demo_seed)
-            return str(self.config.data_dir or root), self.config.volumes_dir or str(root / "volumes")
+            root = ensure_demo_data(self.config.data_dir, seed=self.config.demo_seed)
+            return str(root), self.config.volumes_dir or str(root / "volumes")
         return str(self.config.data_dir or DEFAULT_DATA_DIR), self.config.volumes_dir
 
     def _info(self) -> datasets.DatasetInfo:
@@ -138,6 +154,10 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         _, volumes_dir = self._resolved_dirs() if self.config.demo else (None, self.config.volumes_dir)
         if volumes_dir is not None:
             features["volume"] = datasets.Nifti() if self.config.volume_format == "nifti" else datasets.Value("string")
+            if self.config.prior_volumes:
+                features["prior_volumes"] = prior_volumes_feature(self.config.volume_format)
+        if self.config.metadata_files:
+            features.update(metadata_features())
         return datasets.DatasetInfo(
             description=_DESCRIPTION,
             features=features,
@@ -148,6 +168,8 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
         data_dir, volumes_dir = self._resolved_dirs()
+        if self.config.prior_volumes and volumes_dir is None:
+            raise ValueError("prior_volumes=True needs volumes: pass volumes_dir (or demo=True)")
         generators = []
         for split in get_config(self.config.name).splits:
             sources = source_files(data_dir, split, self.config.name)
@@ -175,6 +197,8 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         self, sources: list[SourceFile], data_dir: str, volumes_dir: str | None
     ) -> Iterator[tuple[str, pa.Table]]:
         locator = VolumeLocator(volumes_dir, self.config.volume_format) if volumes_dir is not None else None
+        files = self.config.metadata_files
+        metadata = CTRateMetadata.from_csv(*([files] if isinstance(files, str) else files)) if files else None
         schema = self.info.features.arrow_schema
         priors: dict[str, list[str]] = {}
         for source in sources:
@@ -185,6 +209,9 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
             columns["prior_volume_names"] = [priors[stem] for stem in columns["volume_name"]]
             if locator is not None:
                 columns = self._attach_volumes(columns, locator, source)
+            if metadata is not None:
+                fields = [metadata_fields({"volume_name": stem}, metadata) for stem in columns["volume_name"]]
+                columns.update({key: [f[key] for f in fields] for key in metadata_features()})
             yield source.path, pa.Table.from_pydict(columns, schema=schema)
 
     def _attach_volumes(self, columns: dict[str, list], locator: VolumeLocator, source: SourceFile) -> dict[str, list]:
@@ -212,4 +239,9 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
             columns["volume"] = [{"bytes": None, "path": path} for path in paths]
         else:
             columns["volume"] = paths
+        if self.config.prior_volumes:
+            columns["prior_volumes"] = prior_volumes_column(
+                columns, locator.locate, volume_format=self.config.volume_format,
+                missing=self.config.missing_volumes, source=source.path,
+            )  # fmt: skip
         return columns

@@ -1,11 +1,24 @@
-"""Shared fixtures: where the published 3D-RAD tables are, and offline HF caches."""
+"""Shared fixtures: where the published 3D-RAD tables are, and offline, throw-away HF caches.
+
+The Hugging Face libraries read HF_HOME and the offline switches when they are imported, so they are set here, before
+any test module imports them: no test reaches the Hub or writes into the user's caches.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+_HF_HOME = tempfile.mkdtemp(prefix="rad3d-hf-tests-hf-home-")
+atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
+os.environ.update({"HF_HOME": _HF_HOME, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"})
+for _derived in ("HF_DATASETS_CACHE", "HF_EVALUATE_CACHE", "HF_MODULES_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_CACHE"):
+    os.environ.pop(_derived, None)
 
 REAL_TABLES = Path(os.environ.get("RAD3D_TABLES", Path(__file__).resolve().parents[2] / "shared" / "3drad"))
 
@@ -23,10 +36,8 @@ def real_tables() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _offline_hf(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test may reach the Hub or share a cache with the user's."""
-    home = tmp_path_factory.getbasetemp() / "hf_home"
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(home))
+def _offline_hf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from the session's throw-away HF_HOME and the offline switches, whatever an earlier test set."""
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
+        monkeypatch.setenv(name, "1")
+    monkeypatch.setenv("HF_HOME", _HF_HOME)

@@ -49,3 +49,16 @@ def test_demo_task6_rows_point_at_earlier_scans(demo_home, monkeypatch):
         scan = parse_volume_name(row["volume_name"]).scan_index
         assert 1 <= len(row["prior_volume_names"]) <= scan
         assert all(parse_volume_name(p).scan_index < scan for p in row["prior_volume_names"])
+
+
+def test_the_demo_folder_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    import rad3d_hf  # noqa: F401
+    from datasets import load_dataset
+
+    cache = str(tmp_path / "cache")
+    paths = []
+    for home in ("home_a", "home_b"):
+        monkeypatch.setenv("HF_HOME", str(tmp_path / home))
+        row = load_dataset("3d-rad", "task3", split="test", demo=True, cache_dir=cache)[0]
+        paths.append(row["volume"].get_filename())
+    assert paths[0].startswith(str(tmp_path / "home_a")) and paths[1].startswith(str(tmp_path / "home_b"))

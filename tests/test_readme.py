@@ -1,0 +1,26 @@
+"""The README's Quickstart Python block runs as written."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end]
+
+
+def test_quickstart_python_block_runs(capsys):
+    (block,) = re.findall(r"```python\n(.*?)```", _section("Quickstart"), flags=re.S)
+    exec(compile(block, "README.md#quickstart", "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    assert "->" in out and "Task 4 accuracy" in out
+
+
+def test_readme_test_command_is_what_ci_runs():
+    command = re.search(r"## Tests\n\n```bash\n(.*?)\n```", README.read_text(), flags=re.S).group(1)
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert command in ci.splitlines()
