@@ -152,7 +152,7 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, seed: int,
         released = "Phi-3-4B" if model_args.preset == "phi3-4b" else "Llama-2-7B"
         raise SystemExit(
             f"--preset {model_args.preset} fine-tunes released weights: pass --init_from <local folder>, e.g. after "
-            f"`huggingface-cli download GoodBaiBai88/M3D-LaMed-{released} --local-dir checkpoints/M3D-LaMed-{released}`"
+            f"`hf download GoodBaiBai88/M3D-LaMed-{released} --local-dir checkpoints/M3D-LaMed-{released}`"
             f", or --random_init for an architecture check"
         )
     import torch

@@ -62,7 +62,7 @@ def bertscore_f1(
     if not Path(model).is_dir():
         raise MissingResourceError(
             f"BERTScore model folder {model!r} does not exist; download the model (e.g. roberta-large) once with "
-            "huggingface-cli download and pass its local folder"
+            "hf download and pass its local folder"
         )
     _, _, f1 = bert_score.score(
         list(predictions), list(references), model_type=str(model), num_layers=num_layers, batch_size=batch_size
