@@ -23,7 +23,7 @@ import datasets
 import pyarrow as pa
 
 from rad3d_hf import __version__
-from rad3d_hf.catalogue import CONFIGS, get_config
+from rad3d_hf.catalogue import CITATION, CONFIGS, get_config
 from rad3d_hf.ctrate_metadata import CTRateMetadata, metadata_features, metadata_fields
 from rad3d_hf.prior_volumes import prior_volumes_column, prior_volumes_feature
 from rad3d_hf.qa_tables import (
@@ -39,15 +39,6 @@ from rad3d_hf.volume_locator import VolumeLocator
 from rad3d_hf.volume_names import parse_volume_name
 
 logger = logging.getLogger(__name__)
-
-_CITATION = """\
-@inproceedings{gai2025threedrad,
-  title     = {3D-RAD: A Comprehensive 3D Radiology Med-VQA Dataset with Multi-Temporal Analysis and Diverse Diagnostic Tasks},
-  author    = {Gai, Xiaotang and Zhou, Jiaxiang and Huang, Yichen and others},
-  booktitle = {Advances in Neural Information Processing Systems (Datasets and Benchmarks Track)},
-  year      = {2025}
-}
-"""
 
 _DESCRIPTION = """\
 3D-RAD: visual question answering over chest CT volumes (CT-RATE) in six tasks: anomaly detection, image observation,
@@ -163,7 +154,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
             features=features,
             homepage="https://github.com/Tang-xiaoxiao/3D-RAD",
             license="MIT (QA tables); CT-RATE volumes: CC-BY-NC-SA 4.0",
-            citation=_CITATION,
+            citation=CITATION,
         )
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:

@@ -18,6 +18,17 @@ from typing import Literal
 QuestionType = Literal["open", "closed"]
 Split = Literal["train", "test"]
 
+CITATION = """\
+@inproceedings{gai2025threedrad,
+  title     = {3D-RAD: A Comprehensive 3D Radiology Med-VQA Dataset with Multi-Temporal Analysis and Diverse Diagnostic Tasks},
+  author    = {Gai, Xiaotang and Liu, Jiaxiang and Li, Yichen and Meng, Zijie and Wu, Jian and Liu, Zuozhu},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS), Datasets and Benchmarks Track},
+  year      = {2025},
+  eprint    = {2506.11147},
+  archivePrefix = {arXiv}
+}
+"""
+
 SPLITS: tuple[str, ...] = ("train", "test")
 CSV_HEADER: tuple[str, ...] = (
     "Task",

@@ -17,8 +17,8 @@ import datasets
 import pyarrow as pa
 import yaml
 
-from rad3d_hf.builder import _CITATION, qa_features
-from rad3d_hf.catalogue import ALL_CONFIG, CONFIGS, OPTION_LETTERS, SPLITS, TASKS, get_config
+from rad3d_hf.builder import qa_features
+from rad3d_hf.catalogue import ALL_CONFIG, CITATION, CONFIGS, OPTION_LETTERS, SPLITS, TASKS, get_config
 from rad3d_hf.scoring.baselines import history_rule
 
 CTRATE_REPO = "ibrahimhamamci/CT-RATE"
@@ -476,7 +476,7 @@ def render_card(summaries: list[SourceSummary], layout: CardLayout) -> str:
         "## Citation",
         "",
         "```bibtex",
-        _CITATION.rstrip(),
+        CITATION.rstrip(),
         "```",
         "",
     ]

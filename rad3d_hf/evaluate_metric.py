@@ -13,20 +13,10 @@ from typing import Any
 import datasets
 import evaluate
 
+from rad3d_hf.catalogue import CITATION
 from rad3d_hf.scoring import score
 from rad3d_hf.scoring.questions import REQUIRED_FIELDS
 from rad3d_hf.scoring.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED
-
-_CITATION = """\
-@inproceedings{gai2025threedrad,
-  title     = {3D-RAD: A Comprehensive 3D Radiology Med-VQA Dataset with Multi-Temporal Analysis and Diverse Diagnostic Tasks},
-  author    = {Gai, Xiaotang and Liu, Jiaxiang and Li, Yichen and Meng, Zijie and Wu, Jian and Liu, Zuozhu},
-  booktitle = {Advances in Neural Information Processing Systems (NeurIPS), Datasets and Benchmarks Track},
-  year      = {2025},
-  eprint    = {2506.11147},
-  archivePrefix = {arXiv}
-}
-"""
 
 _DESCRIPTION = """\
 Scores answers to the six 3D-RAD tasks (3D medical VQA over chest CT from CT-RATE). Open tasks (1 Anomaly Detection,
@@ -112,7 +102,7 @@ class ThreeDRadMetric(evaluate.Metric):
         return evaluate.MetricInfo(
             module_type="metric",
             description=_DESCRIPTION,
-            citation=_CITATION,
+            citation=CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features(
                 {"predictions": datasets.Value("string"), "references": dict(_REFERENCE_FEATURES)}
