@@ -116,3 +116,21 @@ def test_a_missing_table_says_where_to_get_it(tmp_path):
 def test_a_config_without_the_split_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"config 'task6_b' has no 'train' split"):
         _read(tmp_path, "task6_b", "train")
+
+
+def test_tables_are_read_through_any_fsspec_url(tmp_path):
+    import fsspec
+
+    import rad3d_hf  # noqa: F401
+    from datasets import load_dataset
+
+    local = write_table(tmp_path, "test", 4, "Lung nodule", [closed_row(4, "Lung nodule", "test", "test_7_a_1.nii.gz", Q4, "B")])
+    fs = fsspec.filesystem("memory")
+    url = "memory://rad3d-fsspec-test"
+    fs.pipe(f"{url}/test/Task4_Existence_Detection/Lung nodule.csv", local.read_bytes())
+    try:
+        assert [r["id"] for r in read_rows(url, "test", "task4_lung_nodule")] == ["test/task4/lung_nodule/000000"]
+        ds = load_dataset("3d-rad", "task4_lung_nodule", split="test", data_dir=url, cache_dir=str(tmp_path / "c"))
+        assert ds["answer"] == ["No"]
+    finally:
+        fs.rm(url, recursive=True)
