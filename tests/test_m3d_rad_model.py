@@ -160,6 +160,18 @@ def test_forward_backward_reaches_every_part(tiny):
     model.zero_grad()
 
 
+def test_bfloat16_model_answers_on_cpu(tiny):
+    """predict.py --dtype bfloat16 without a GPU: every op of the image path must exist for bf16 on CPU."""
+    model, processor = tiny
+    half = M3DRadForCausalLM(model.config).to(torch.bfloat16).eval()
+    batch = M3DRadCollator(processor, with_target=False)(with_images(synthetic_rows()[:2], model.config))
+    with torch.no_grad():
+        features = half.get_image_features(batch["pixel_values"])
+        out = half.generate(**batch, max_new_tokens=2, do_sample=False,
+                            pad_token_id=processor.tokenizer.pad_token_id)
+    assert features.dtype == torch.bfloat16 and out.shape[0] == 2
+
+
 def test_image_features_land_on_image_token_positions(tiny):
     model, processor = tiny
     model.eval()

@@ -72,7 +72,8 @@ class M3DRadProjector(nn.Module):
             raise ValueError(f"expected {d * h * w} patch features ({d}x{h}x{w}), got {num_patches}")
         # MONAI orders patches D-major then H then W, so this reshape puts each patch back at its grid position.
         grid = patch_features.transpose(1, 2).reshape(batch, width, d, h, w)
-        pooled = F.avg_pool3d(grid, kernel_size=self.pooling_size, stride=self.pooling_size)
+        # Pooled in float32: CPU torch has no bfloat16 avg_pool3d, and CUDA accumulates in float32 anyway.
+        pooled = F.avg_pool3d(grid.float(), kernel_size=self.pooling_size, stride=self.pooling_size).to(grid.dtype)
         return self.projector(pooled.flatten(2).transpose(1, 2))
 
 
