@@ -105,3 +105,25 @@ def test_errors_are_symmetric_in_absolute_value(a, b):
     second = compare_measurements(parse_measurement(f"{b:g} mm"), parse_measurement(f"{a:g} mm"))
     assert first.absolute_error == pytest.approx(second.absolute_error)
     assert first.exact == second.exact == (f"{a:g}" == f"{b:g}")
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("3 cm x 2 cm", (30.0, 20.0)),  # a unit after every dimension, as reports write it
+        ("30 mm x 13 mm", (30.0, 13.0)),
+        ("3cm x 2cm x 1cm", (30.0, 20.0, 10.0)),
+        ("3 cm x 20 mm", (30.0, 20.0)),
+        ("3.0 by 2.0 cm", (30.0, 20.0)),  # "by" joins dimensions
+        ("It measures 12 by 8 mm.", (12.0, 8.0)),
+    ],
+)
+def test_dimensions_written_with_units_or_by(text, values):
+    parsed = parse_measurement(text)
+    assert parsed is not None and parsed.values == pytest.approx(values) and not parsed.is_range
+
+
+@pytest.mark.parametrize("text", ["between 3 and 4 cm", "3 or 4 cm", "3/4 cm"])
+def test_a_bare_number_joined_to_a_measurement_is_not_dropped(text):
+    # reading only "4 cm" would invent a value the answer does not state
+    assert parse_measurement(text) is None
