@@ -127,3 +127,22 @@ def test_dimensions_written_with_units_or_by(text, values):
 def test_a_bare_number_joined_to_a_measurement_is_not_dropped(text):
     # reading only "4 cm" would invent a value the answer does not state
     assert parse_measurement(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "reference", "qualifier"),
+    [("<5 mm", "Less than 5 mm.", "<"), ("< 1 cm", "Less than 1 cm", "<"), ("≤ 3 mm", "Up to 3 mm", "<="),
+     (">2 cm", "Exceeding 2 cm", ">"), (">= 2 cm", "at least 20 mm", ">=")],
+)
+def test_comparison_symbols_are_qualifiers(text, reference, qualifier):
+    # "<5 mm" read as "5 mm" would count as an exact answer to "5 mm" and a wrong one to "Less than 5 mm."
+    parsed = parse_measurement(text)
+    assert parsed is not None and parsed.qualifier == qualifier
+    assert measurements_equal(parsed, parse_measurement(reference))
+    assert not measurements_equal(parsed, parse_measurement(text.lstrip("<>=≤≥ ")))
+
+
+@pytest.mark.parametrize("text", ["It is moreover 5 mm", "-> 5 mm", "Result => 5 mm"])
+def test_qualifiers_stand_alone(text):
+    # "over" inside "Moreover" and the arrows "->"/"=>" are not "more than"
+    assert parse_measurement(text) == Measurement((5.0,), "length")

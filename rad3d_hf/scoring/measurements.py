@@ -8,7 +8,8 @@ or ``by`` (dimensions) or a single ``-``/``to`` (a range), then a unit: ``mm``, 
 
 - Qualifiers: "less than", "smaller than", "under", "below" -> ``<``; "up to", "at most" -> ``<=``; "more than",
   "greater than", "larger than", "exceeding", "over", "above" -> ``>``; "at least" -> ``>=``; "approximately", "about",
-  "around", "roughly", "~" -> none (the value is still stated).
+  "around", "roughly", "~" -> none (the value is still stated); the symbols ``<``, ``<=``/``≤``, ``>``, ``>=``/``≥``
+  stand for themselves.
 - A text holding several measurements that differ is ambiguous and yields ``None``; so does a number without a unit.
   A bare number joined to a measurement by "and", "or" or "/" ("between 3 and 4 cm") also yields ``None``, rather than
   reading only the number that carries the unit. Nothing is guessed.
@@ -63,6 +64,12 @@ _QUALIFIERS: dict[str, str] = {
     "around": "",
     "roughly": "",
     "~": "",
+    "<": "<",
+    "<=": "<=",
+    "≤": "<=",
+    ">": ">",
+    ">=": ">=",
+    "≥": ">=",
 }
 
 _NUMBER = r"\d+(?:[.,]\d+)?|\.\d+"
@@ -70,7 +77,7 @@ _UNIT = "|".join(sorted((re.escape(u) for u in (*_UNITS_MM, "%")), key=len, reve
 _QUALIFIER = "|".join(sorted((re.escape(q).replace(r"\ ", r"\s+") for q in _QUALIFIERS), key=len, reverse=True))
 _DIM_SEPARATOR = r"(?:[x×*]|\bby\b)"
 _MEASUREMENT = re.compile(
-    rf"(?i)(?:(?P<qual>{_QUALIFIER})\s*)?"
+    rf"(?i)(?:(?<![\w=<>-])(?P<qual>{_QUALIFIER})\s*)?"
     rf"(?<![\w.])(?P<first>{_NUMBER})"
     rf"(?:\s*(?P<range>-|–|to)\s*(?P<upper>{_NUMBER})"
     rf"|(?P<dims>(?:\s*{_DIM_SEPARATOR}\s*(?:{_NUMBER}))+))?"
