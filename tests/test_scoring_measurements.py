@@ -146,3 +146,10 @@ def test_comparison_symbols_are_qualifiers(text, reference, qualifier):
 def test_qualifiers_stand_alone(text):
     # "over" inside "Moreover" and the arrows "->"/"=>" are not "more than"
     assert parse_measurement(text) == Measurement((5.0,), "length")
+
+
+@pytest.mark.parametrize(("text", "values"), [("A 5-mm nodule", (5.0,)), ("a 1.5-cm lymph node", (15.0,)), ("3 x 2-cm", (30.0, 20.0))])
+def test_hyphenated_units(text, values):
+    # "a 5-mm nodule" is how reports write a measurement used as an adjective
+    parsed = parse_measurement(text)
+    assert parsed is not None and parsed.values == pytest.approx(values)
