@@ -136,3 +136,17 @@ def test_lower_case_a_is_an_article_unless_marked(text):
 def test_an_answer_naming_both_yes_and_no_is_ambiguous(text):
     found = extract_choice(text, YES_NO)
     assert found.letter is None and found.rule == "ambiguous"
+
+
+@pytest.mark.parametrize(
+    ("text", "letter", "rule"),
+    [
+        ("No new lesion.", None, "unparseable"),  # a negated option is not that option
+        ("There is not a new lesion; it is a refractory lesion.", "A", "option_text"),
+        ("Without any resolved lesion", None, "unparseable"),
+        ("There is no abnormality", "D", "option_text"),  # the option's own "No" is not a negation of it
+    ],
+)
+def test_negated_option_text_is_not_chosen(text, letter, rule):
+    found = extract_choice(text, TEMPORAL)
+    assert (found.letter, found.rule) == (letter, rule)
