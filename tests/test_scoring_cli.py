@@ -98,3 +98,12 @@ def test_unreadable_tables_are_a_clear_error(tmp_path, capsys):
     code = main(["score", str(tmp_path / "p.jsonl"), "--data-dir", str(tmp_path / "nowhere"), "--config", "task4_lung_nodule"])
     assert code == 2
     assert f"cannot read the test QA tables from {tmp_path / 'nowhere'}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--seed", "--resamples"])
+def test_negative_seed_or_resamples_is_a_usage_error(tables, tmp_path, capsys, option):
+    write_predictions_jsonl(tmp_path / "p.jsonl", {"test/task4/lung_nodule/000000": "Yes"})
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", str(tmp_path / "p.jsonl"), "--data-dir", str(tables), option, "-1"])
+    assert exit_info.value.code == 2
+    assert f"{option}: must be a non-negative integer" in capsys.readouterr().err

@@ -107,3 +107,46 @@ def test_conflicting_letters_are_ambiguous(choices, data):
     first, second = data.draw(st.lists(st.integers(0, len(choices) - 1), min_size=2, max_size=2, unique=True))
     text = f"{OPTION_LETTERS[first]}. {choices[first]} or {OPTION_LETTERS[second]}. {choices[second]}"
     assert extract_choice(text, choices).rule == "ambiguous"
+
+
+@pytest.mark.parametrize(
+    ("text", "choices", "letter"),
+    [
+        ("the answer is b", YES_NO, "B"),
+        ("Answer: b", YES_NO, "B"),
+        ("answer: (a)", YES_NO, "A"),
+        ("the correct option is c.", TEMPORAL, "C"),
+        ("**B**", YES_NO, "B"),  # markdown emphasis, as chat models write it
+        ("**Answer:** B", YES_NO, "B"),
+        ("**Answer: C**", TEMPORAL, "C"),
+        ("The answer is a.", YES_NO, "A"),
+    ],
+)
+def test_lower_case_and_markdown_letters(text, choices, letter):
+    assert extract_choice(text, choices).letter == letter
+
+
+@pytest.mark.parametrize("text", ["the answer is a nodule", "Answer: a lesion is present", "Answer: a yes"])
+def test_lower_case_a_is_an_article_unless_marked(text):
+    found = extract_choice(text, YES_NO)
+    assert found.letter != "A" or found.rule != "statement"
+
+
+@pytest.mark.parametrize("text", ["Yes or no", "Yes/No", "yes or no?", "No or yes."])
+def test_an_answer_naming_both_yes_and_no_is_ambiguous(text):
+    found = extract_choice(text, YES_NO)
+    assert found.letter is None and found.rule == "ambiguous"
+
+
+@pytest.mark.parametrize(
+    ("text", "letter", "rule"),
+    [
+        ("No new lesion.", None, "unparseable"),  # a negated option is not that option
+        ("There is not a new lesion; it is a refractory lesion.", "A", "option_text"),
+        ("Without any resolved lesion", None, "unparseable"),
+        ("There is no abnormality", "D", "option_text"),  # the option's own "No" is not a negation of it
+    ],
+)
+def test_negated_option_text_is_not_chosen(text, letter, rule):
+    found = extract_choice(text, TEMPORAL)
+    assert (found.letter, found.rule) == (letter, rule)

@@ -105,3 +105,51 @@ def test_errors_are_symmetric_in_absolute_value(a, b):
     second = compare_measurements(parse_measurement(f"{b:g} mm"), parse_measurement(f"{a:g} mm"))
     assert first.absolute_error == pytest.approx(second.absolute_error)
     assert first.exact == second.exact == (f"{a:g}" == f"{b:g}")
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("3 cm x 2 cm", (30.0, 20.0)),  # a unit after every dimension, as reports write it
+        ("30 mm x 13 mm", (30.0, 13.0)),
+        ("3cm x 2cm x 1cm", (30.0, 20.0, 10.0)),
+        ("3 cm x 20 mm", (30.0, 20.0)),
+        ("3.0 by 2.0 cm", (30.0, 20.0)),  # "by" joins dimensions
+        ("It measures 12 by 8 mm.", (12.0, 8.0)),
+    ],
+)
+def test_dimensions_written_with_units_or_by(text, values):
+    parsed = parse_measurement(text)
+    assert parsed is not None and parsed.values == pytest.approx(values) and not parsed.is_range
+
+
+@pytest.mark.parametrize("text", ["between 3 and 4 cm", "3 or 4 cm", "3/4 cm"])
+def test_a_bare_number_joined_to_a_measurement_is_not_dropped(text):
+    # reading only "4 cm" would invent a value the answer does not state
+    assert parse_measurement(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "reference", "qualifier"),
+    [("<5 mm", "Less than 5 mm.", "<"), ("< 1 cm", "Less than 1 cm", "<"), ("≤ 3 mm", "Up to 3 mm", "<="),
+     (">2 cm", "Exceeding 2 cm", ">"), (">= 2 cm", "at least 20 mm", ">=")],
+)
+def test_comparison_symbols_are_qualifiers(text, reference, qualifier):
+    # "<5 mm" read as "5 mm" would count as an exact answer to "5 mm" and a wrong one to "Less than 5 mm."
+    parsed = parse_measurement(text)
+    assert parsed is not None and parsed.qualifier == qualifier
+    assert measurements_equal(parsed, parse_measurement(reference))
+    assert not measurements_equal(parsed, parse_measurement(text.lstrip("<>=≤≥ ")))
+
+
+@pytest.mark.parametrize("text", ["It is moreover 5 mm", "-> 5 mm", "Result => 5 mm"])
+def test_qualifiers_stand_alone(text):
+    # "over" inside "Moreover" and the arrows "->"/"=>" are not "more than"
+    assert parse_measurement(text) == Measurement((5.0,), "length")
+
+
+@pytest.mark.parametrize(("text", "values"), [("A 5-mm nodule", (5.0,)), ("a 1.5-cm lymph node", (15.0,)), ("3 x 2-cm", (30.0, 20.0))])
+def test_hyphenated_units(text, values):
+    # "a 5-mm nodule" is how reports write a measurement used as an adjective
+    parsed = parse_measurement(text)
+    assert parsed is not None and parsed.values == pytest.approx(values)

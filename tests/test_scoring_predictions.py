@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -94,3 +95,17 @@ def test_missing_ids_are_an_error_unless_a_subset_is_asked_for():
 def test_long_id_lists_are_shortened():
     with pytest.raises(PredictionsError, match=r"and \d+ more"):
         join_predictions({}, ROWS)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("p.jsonl", b'\xff\xfe{"id": "x", "prediction": "y"}\n'),  # a UTF-16 byte order mark
+        ("p.csv", b"id,prediction\nx,\xe9t\xe9\n"),  # Latin-1
+    ],
+)
+def test_undecodable_files_are_errors_naming_the_file(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(PredictionsError, match=re.escape(str(path))):
+        read_predictions(path)

@@ -91,6 +91,8 @@ def test_task3_measurement_scores():
         (lambda r: r.update(task=9), "tasks are numbered 1-6"),
         (lambda r: r.update(subtask="Lung nodules"), "has no subtask 'Lung nodules'"),
         (lambda r: r.update(answer_choice="C"), "outside its 2 choices"),
+        (lambda r: r.update(choices=["Yes"], answer_choice="A"), r"reference 1 \(id '.+'\) has 1 choice"),
+        (lambda r: r.update(choices=list("ABCDE")), r"reference 1 \(id '.+'\) has 5 choices"),
     ],
 )
 def test_bad_references_are_errors_naming_the_row(change, message):

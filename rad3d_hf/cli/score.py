@@ -18,6 +18,16 @@ FIGURE_FILE = "scores.png"
 TABLE_FILE = "table.txt"
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from rad3d_hf.scoring.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED
 
@@ -50,10 +60,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="score only the questions that have a prediction and report the coverage (default: missing ids are an error)",
     )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default: {DEFAULT_SEED})")
+    parser.add_argument("--seed", type=_non_negative_int, default=DEFAULT_SEED, help=f"bootstrap seed (default: {DEFAULT_SEED})")
     parser.add_argument(
         "--resamples",
-        type=int,
+        type=_non_negative_int,
         default=DEFAULT_RESAMPLES,
         help=f"bootstrap resamples over CT volumes (default: {DEFAULT_RESAMPLES})",
     )

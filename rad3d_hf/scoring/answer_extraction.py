@@ -3,20 +3,22 @@
 Rules, tried in this order; the first rule that finds anything decides:
 
 1. ``statement``: an explicit answer statement naming a letter: "The answer is B", "Answer: (B)", "option B",
-   "choice: B".
+   "choice: B"; lower case too ("the answer is b"), except that a lone "a" only counts when marked ("(a)", "a.",
+   "a)", "a:") or ending the answer, since it is usually the article ("the answer is a nodule").
 2. ``letter``: the whole answer is one letter, optionally in brackets or followed by ``.``, ``)`` or ``:``
    ("B", "(b)", "B.").
 3. ``marked_letter``: letters marked as options anywhere, not inside a word: "B. No", "(B)", "B)", "B:".
 4. ``option_text`` (questions whose options are not Yes/No): the full text of an option, matched case-insensitively
    on word boundaries ("No Abnormality (Always absent)"); failing that, the part of an option before its bracket
-   ("No Abnormality").
-5. ``yes_no_first_word`` (Yes/No questions): the first word is "yes" or "no" ("Yes, a nodule is present").
+   ("No Abnormality"). An option text right after a negation ("no new lesion", "not a new lesion") does not count.
+5. ``yes_no_first_word`` (Yes/No questions): the first word is "yes" or "no" ("Yes, a nodule is present"), unless
+   the answer offers both as alternatives ("Yes or no", "Yes/No"), which is ``ambiguous``.
 6. ``yes_no_word`` (Yes/No questions): the whole word "yes" or "no" occurs, but not both.
 
-Tie-break: within the deciding rule, every match must name the same option; if two different options match, the
-answer is ``ambiguous`` and no option is chosen. Letters only count when they name an existing option (A/B for a
-Yes/No question). An answer that no rule reads is ``unparseable``. Both count as wrong and their rates are reported;
-nothing is ever chosen at random.
+Markdown emphasis (``*``) is ignored ("**Answer:** B"). Tie-break: within the deciding rule, every match must name
+the same option; if two different options match, the answer is ``ambiguous`` and no option is chosen. Letters only
+count when they name an existing option (A/B for a Yes/No question). An answer that no rule reads is
+``unparseable``. Both count as wrong and their rates are reported; nothing is ever chosen at random.
 
 :func:`official_correct` is the rule of the official 3D-RAD script: the correct letter followed by a period occurs
 anywhere in the answer (so "A. B. C. D." is always right). It is reported as ``accuracy_official``, named as such.
@@ -46,14 +48,19 @@ EMPTY = "empty"
 _LETTERS = "".join(OPTION_LETTERS)
 _STATEMENT = re.compile(
     rf"(?i:\b(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)\b\s*(?:is|would\s+be|:|-)?\s*:?\s*)"
-    rf"\(?([{_LETTERS}])\)?(?![A-Za-z0-9])"
+    rf"(?:\(?([{_LETTERS}])\)?(?![A-Za-z0-9])|\(([{_LETTERS.lower()}])\)|([{_LETTERS[1:].lower()}])\)?(?![A-Za-z0-9])"
+    rf"|(a)(?:\)|[.:](?![A-Za-z0-9])|\s*$))"
 )
 _WHOLE_LETTER = re.compile(rf"^\s*\(?([{_LETTERS}{_LETTERS.lower()}])\s*\)?\s*[.):]?\s*$")
 _MARKED_LETTER = re.compile(rf"(?<![A-Za-z0-9])(?:\(([{_LETTERS}])\)|([{_LETTERS}])[.):](?![A-Za-z0-9]))")
 _FIRST_WORD = re.compile(r"^[\W_]*([A-Za-z]+)(?![A-Za-z0-9])")
+# "yes or no", "Yes/No": both options named as alternatives, whatever comes first
+_YES_NO_ALTERNATIVES = re.compile(r"(?i)\b(?:yes\s*(?:/|\bor\b|\band\b)\s*no|no\s*(?:/|\bor\b|\band\b)\s*yes)\b")
 _YES = re.compile(r"(?i)\byes\b")
 _NO = re.compile(r"(?i)\bno\b")
 _OPTION_HEAD = re.compile(r"^(.*?)\s*\(")
+# "no new lesion", "not a new lesion": the option named only to be denied
+_NEGATION_BEFORE = re.compile(r"(?i)\b(?:no|not|without|neither|nor)(?:\s+(?:a|an|the|any))?\s*$")
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,11 @@ def _option_patterns(choices: tuple[str, ...]) -> tuple[tuple[tuple[re.Pattern[s
     return (full, tuple(heads))
 
 
+def _affirmed(pattern: re.Pattern[str], text: str) -> bool:
+    """Whether ``pattern`` occurs in ``text`` at least once without a negation just before it."""
+    return any(not _NEGATION_BEFORE.search(text, 0, m.start()) for m in pattern.finditer(text))
+
+
 def _is_yes_no(choices: tuple[str, ...]) -> bool:
     return tuple(c.strip().lower() for c in choices) == ("yes", "no")
 
@@ -107,8 +119,10 @@ def _extract(text: str, choices: tuple[str, ...]) -> Extraction:
     if not text.strip():
         return Extraction(None, EMPTY)
     valid = _LETTERS[: len(choices)]
+    text = text.replace("*", "")  # markdown emphasis ("**Answer:** B")
 
-    found = _single([m for m in _STATEMENT.findall(text) if m in valid], "statement")
+    statements = [m[m.lastindex].upper() for m in _STATEMENT.finditer(text) if m.lastindex]
+    found = _single([letter for letter in statements if letter in valid], "statement")
     if found:
         return found
     whole = _WHOLE_LETTER.match(text)
@@ -120,9 +134,11 @@ def _extract(text: str, choices: tuple[str, ...]) -> Extraction:
         return found
     if not _is_yes_no(choices):
         for level in _option_patterns(choices):
-            found = _single([letter for pattern, letter in level if pattern.search(text)], "option_text")
+            found = _single([letter for pattern, letter in level if _affirmed(pattern, text)], "option_text")
             if found:
                 return found
+    elif _YES_NO_ALTERNATIVES.search(text):
+        return Extraction(None, AMBIGUOUS)
     else:
         first = _FIRST_WORD.match(text)
         if first and first.group(1).lower() in ("yes", "no"):

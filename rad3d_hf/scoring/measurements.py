@@ -1,15 +1,18 @@
 """Task 3 answers as measurements: value(s) and unit parsed from text and normalised to millimetres.
 
 Grammar (case-insensitive, anywhere in the text): an optional qualifier, one to three numbers joined by ``x``/``×``/``*``
-(dimensions) or a single ``-``/``to`` (a range), then a unit: ``mm``, ``cm``, ``m``, the spelled-out ``millimet(er|re)s``,
-``centimet(er|re)s``, or ``%``. Examples: "22 mm", "2.5 cm", "3 x 2 cm", "30x13 mm", "2-3 mm", "Less than 1 cm.",
+or ``by`` (dimensions) or a single ``-``/``to`` (a range), then a unit: ``mm``, ``cm``, ``m``, the spelled-out
+``millimet(er|re)s``, ``centimet(er|re)s``, or ``%``, possibly hyphenated ("a 5-mm nodule"); dimensions may also carry a unit each ("3 cm x 2 cm"). Examples:
+"22 mm", "2.5 cm", "3 x 2 cm", "3 cm x 2 cm", "3.0 by 2.0 cm", "30x13 mm", "2-3 mm", "Less than 1 cm.",
 "Approximately 9 cm.", "13 millimeters", "50% loss".
 
 - Qualifiers: "less than", "smaller than", "under", "below" -> ``<``; "up to", "at most" -> ``<=``; "more than",
   "greater than", "larger than", "exceeding", "over", "above" -> ``>``; "at least" -> ``>=``; "approximately", "about",
-  "around", "roughly", "~" -> none (the value is still stated).
+  "around", "roughly", "~" -> none (the value is still stated); the symbols ``<``, ``<=``/``≤``, ``>``, ``>=``/``≥``
+  stand for themselves.
 - A text holding several measurements that differ is ambiguous and yields ``None``; so does a number without a unit.
-  Nothing is guessed.
+  A bare number joined to a measurement by "and", "or" or "/" ("between 3 and 4 cm") also yields ``None``, rather than
+  reading only the number that carries the unit. Nothing is guessed.
 
 Comparison (:func:`compare_measurements`): dimensions are compared largest first, so "30x13 mm" equals "13x30 mm".
 Two measurements match exactly when their kind (length or percent), qualifier, range flag and sorted values agree after
@@ -61,19 +64,30 @@ _QUALIFIERS: dict[str, str] = {
     "around": "",
     "roughly": "",
     "~": "",
+    "<": "<",
+    "<=": "<=",
+    "≤": "<=",
+    ">": ">",
+    ">=": ">=",
+    "≥": ">=",
 }
 
 _NUMBER = r"\d+(?:[.,]\d+)?|\.\d+"
 _UNIT = "|".join(sorted((re.escape(u) for u in (*_UNITS_MM, "%")), key=len, reverse=True))
 _QUALIFIER = "|".join(sorted((re.escape(q).replace(r"\ ", r"\s+") for q in _QUALIFIERS), key=len, reverse=True))
+_DIM_SEPARATOR = r"(?:[x×*]|\bby\b)"
 _MEASUREMENT = re.compile(
-    rf"(?i)(?:(?P<qual>{_QUALIFIER})\s*)?"
+    rf"(?i)(?:(?<![\w=<>-])(?P<qual>{_QUALIFIER})\s*)?"
     rf"(?<![\w.])(?P<first>{_NUMBER})"
     rf"(?:\s*(?P<range>-|–|to)\s*(?P<upper>{_NUMBER})"
-    rf"|(?P<dims>(?:\s*[x×*]\s*(?:{_NUMBER}))+))?"
-    rf"\s*(?P<unit>{_UNIT})(?![a-zA-Z])"
+    rf"|(?P<dims>(?:\s*{_DIM_SEPARATOR}\s*(?:{_NUMBER}))+))?"
+    rf"(?:\s*|-)(?P<unit>{_UNIT})(?![a-zA-Z])"
 )
 _DIM_NUMBER = re.compile(_NUMBER)
+# between two measurements, a dimension separator makes them one ("3 cm x 2 cm")
+_DIM_GAP = re.compile(rf"(?i)\s*{_DIM_SEPARATOR}\s*")
+# a bare number joined to the measurement that follows ("between 3 and 4 cm", "3 or 4 cm") is part of what is stated
+_BARE_NUMBER_BEFORE = re.compile(rf"(?i)(?<![\w.])(?:{_NUMBER})\s*(?:and|or|/)\s*$")
 _REL_TOL = 1e-9
 
 
@@ -114,10 +128,37 @@ def _from_match(match: re.Match[str]) -> Measurement | None:
     return Measurement(values, kind, qualifier, False)
 
 
+def _continued(
+    text: str, previous: tuple[re.Match[str], Measurement | None], match: re.Match[str], measurement: Measurement
+) -> Measurement | None:
+    """The previous measurement if ``match`` adds dimensions to it ("3 cm x 2 cm", a unit after each), else None."""
+    before, earlier = previous
+    joined = (
+        earlier is not None
+        and _DIM_GAP.fullmatch(text, before.end(), match.start()) is not None
+        and not match["qual"]
+        and earlier.kind == measurement.kind == "length"
+        and not earlier.is_range
+        and not measurement.is_range
+    )
+    return earlier if joined else None
+
+
 @lru_cache(maxsize=1 << 16)
 def parse_measurement(text: str) -> Measurement | None:
     """The one measurement stated in ``text``, or ``None`` if there is none or several that differ."""
-    found = {m for m in (_from_match(match) for match in _MEASUREMENT.finditer(text)) if m is not None}
+    parts: list[tuple[re.Match[str], Measurement | None]] = []
+    for match in _MEASUREMENT.finditer(text):
+        if not match["qual"] and _BARE_NUMBER_BEFORE.search(text, 0, match.start()):
+            return None
+        measurement = _from_match(match)
+        previous = _continued(text, parts[-1], match, measurement) if parts and measurement is not None else None
+        if previous is not None and measurement is not None:
+            values = tuple(sorted(previous.values + measurement.values, reverse=True))
+            parts[-1] = (match, Measurement(values, "length", previous.qualifier))
+        else:
+            parts.append((match, measurement))
+    found = {m for _, m in parts if m is not None}
     if len(found) != 1:
         return None
     return found.pop()

@@ -82,12 +82,14 @@ def read_predictions(path: str | Path) -> dict[str, str]:
     if not path.is_file():
         raise PredictionsError(f"predictions file {path} does not exist")
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        found, duplicates = _read_jsonl(path)
-    elif suffix == ".csv":
-        found, duplicates = _read_csv(path)
-    else:
+    if suffix not in (".jsonl", ".json", ".csv"):
         raise PredictionsError(f"{path}: unknown predictions format {suffix!r}; use .jsonl or .csv")
+    try:
+        found, duplicates = _read_csv(path) if suffix == ".csv" else _read_jsonl(path)
+    except UnicodeDecodeError as error:
+        raise PredictionsError(f"{path}: not UTF-8 text ({error.reason} at byte value {error.object[error.start]:#04x})") from None
+    except csv.Error as error:
+        raise PredictionsError(f"{path}: not a readable CSV file ({error})") from None
     if duplicates:
         shown = list(duplicates.items())[:_SHOWN_IDS]
         details = "; ".join(f"{pid!r} (again on line {', '.join(map(str, lines))})" for pid, lines in shown)

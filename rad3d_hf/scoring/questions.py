@@ -80,6 +80,12 @@ def check_rows(predictions: Sequence[Any], references: Sequence[Mapping[str, Any
             missing = [name for name in CLOSED_FIELDS if not row.get(name)]
             if missing:
                 raise ValueError(f"{_where(position, row)} is a closed question but lacks {', '.join(missing)}")
+            n_choices = len(row["choices"])
+            if not 2 <= n_choices <= len(OPTION_LETTERS):
+                raise ValueError(
+                    f"{_where(position, row)} has {n_choices} choice{'s' if n_choices != 1 else ''}; "
+                    f"a closed question has 2 to {len(OPTION_LETTERS)}"
+                )
             if row["answer_choice"] not in OPTION_LETTERS[: len(row["choices"])]:
                 raise ValueError(
                     f"{_where(position, row)} has answer_choice {row['answer_choice']!r} "
