@@ -33,7 +33,7 @@ def test_public_entry_point_is_lazy_exported():
 def test_keys_follow_the_documented_shapes():
     report = score(SMALL_PREDICTIONS, SMALL, n_resamples=50)
     for key in report:
-        assert key in ("n", "n_volumes", "seed", "n_resamples", "version") or KEY.match(key), key
+        assert key in ("n", "n_volumes", "seed", "n_resamples", "cluster_by", "version") or KEY.match(key), key
     assert report["version"] == __version__ and report["seed"] == 0
     assert report["task3/Diameter/n"] + report["task3/Size/n"] == report["task3/n"] == 6
     for key in ("task4/Lung nodule/accuracy", "task3/Diameter/rouge1", "task1/bleu1_micro", "task6/accuracy_baseline_history",
@@ -211,3 +211,28 @@ def test_same_report_in_fresh_processes_with_different_hash_seeds(tmp_path):
     assert outputs[0] == outputs[1]
     in_process = score(perturbed_predictions(SMALL, seed=4), SMALL, n_resamples=300)
     assert outputs[0].strip() == json.dumps(in_process, sort_keys=True)
+
+
+def test_bootstrap_can_resample_patients_and_says_which():
+    from rad3d_hf.scoring.statistics import cluster_key
+
+    assert cluster_key("test_1005_b_2", "volume") == "test_1005_b_2"
+    assert cluster_key("test_1005_b_2", "patient") == "test_1005"
+    # 40 patients with 4 reconstructions each, one question per volume, right or wrong by patient: the volumes of a
+    # patient are not independent, so resampling patients must give the wider interval
+    rows, predictions = [], []
+    for patient in range(40):
+        for reconstruction in range(1, 5):
+            rows.append(make_row(4, "Lung nodule", len(rows), "B", f"test_{patient}_a_{reconstruction}"))
+            predictions.append("B. No" if patient % 2 else "A. Yes")
+    by_volume = score(predictions, rows, n_resamples=400)
+    by_patient = score(predictions, rows, n_resamples=400, cluster_by="patient")
+    assert (by_volume["cluster_by"], by_patient["cluster_by"]) == ("volume", "patient")
+    assert by_volume["task4/accuracy"] == by_patient["task4/accuracy"] == 0.5
+
+    def width(report):
+        return report["task4/accuracy_ci95_high"] - report["task4/accuracy_ci95_low"]
+
+    assert width(by_patient) > 1.5 * width(by_volume)
+    with pytest.raises(ValueError, match="cluster_by='scan'"):
+        score(predictions, rows, cluster_by="scan")

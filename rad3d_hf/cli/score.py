@@ -29,7 +29,7 @@ def _non_negative_int(text: str) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from rad3d_hf.scoring.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED
+    from rad3d_hf.scoring.statistics import CLUSTER_BY, DEFAULT_RESAMPLES, DEFAULT_SEED
 
     parser = subparsers.add_parser(
         "score",
@@ -65,7 +65,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--resamples",
         type=_non_negative_int,
         default=DEFAULT_RESAMPLES,
-        help=f"bootstrap resamples over CT volumes (default: {DEFAULT_RESAMPLES})",
+        help=f"bootstrap resamples (default: {DEFAULT_RESAMPLES})",
+    )
+    parser.add_argument(
+        "--cluster-by",
+        choices=CLUSTER_BY,
+        default="volume",
+        help="what the bootstrap resamples: each CT volume's questions together (default), or each patient's",
     )
     parser.add_argument(
         "--rouge-bootstrap-mid", action="store_true", help="also report evaluate rouge's default bootstrap 'mid'"
@@ -120,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         joined.rows,
         seed=args.seed,
         n_resamples=args.resamples,
+        cluster_by=args.cluster_by,
         rouge_bootstrap_mid=args.rouge_bootstrap_mid,
         meteor=args.meteor,
         bertscore_model=args.bertscore_model,

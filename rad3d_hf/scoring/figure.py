@@ -69,7 +69,8 @@ def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
         ax.text(centre, -0.09, f"Task {number}\n{name}", transform=ax.get_xaxis_transform(), ha="center", va="top",
                 fontsize=9, fontweight="bold")
     ax.set_ylim(0, 108)
-    ax.set_ylabel("score (%); error bars: 95% CI over CT volumes")
+    unit = "patients" if metrics.get("cluster_by") == "patient" else "CT volumes"
+    ax.set_ylabel(f"score (%); error bars: 95% CI resampling {unit}")
     ax.set_title("3D-RAD scores (unweighted mean over subtasks) beside blind baselines", fontsize=11, pad=24)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)

@@ -60,7 +60,8 @@ def format_table(metrics: Mapping[str, Any], *, subtasks: bool = True, title: st
     header = title or "3D-RAD"
     lines.append(
         f"{header}: {metrics['n']:,} questions on {metrics['n_volumes']:,} CT volumes "
-        f"(rad3d-hf {metrics['version']}, seed {metrics['seed']}, {metrics['n_resamples']:,} volume resamples)"
+        f"(rad3d-hf {metrics['version']}, seed {metrics['seed']}, {metrics['n_resamples']:,} "
+        f"{metrics.get('cluster_by', 'volume')} resamples)"
     )
     if "coverage" in metrics:
         lines.append(f"subset: {metrics['n']:,} of {metrics['n_expected']:,} questions scored ({_pct(metrics['coverage'])}%)")

@@ -36,10 +36,12 @@ from rad3d_hf.scoring import baselines
 from rad3d_hf.scoring.answer_extraction import AMBIGUOUS, UNPARSEABLE
 from rad3d_hf.scoring.questions import QuestionResult, check_rows, score_question
 from rad3d_hf.scoring.statistics import (
+    CLUSTER_BY,
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
     SumsMetric,
     cluster_index,
+    cluster_key,
     cluster_sums,
     metric_samples,
     percentile_interval,
@@ -229,9 +231,10 @@ def _intervals(
     stats: Mapping[str, np.ndarray],
     seed: int,
     n_resamples: int,
+    cluster_by: str,
     out: dict[str, Any],
 ) -> None:
-    clusters, n_clusters = cluster_index([q.volume_name for q in questions])
+    clusters, n_clusters = cluster_index([cluster_key(q.volume_name, cluster_by) for q in questions])
     weights = resample_weights(n_clusters, n_resamples, seed, task.number).astype(float)
     # one matrix product for all metrics of the task: their statistics side by side
     metrics = list(stats)
@@ -295,6 +298,7 @@ def _optional_text_metrics(
 class _Options:
     seed: int
     n_resamples: int
+    cluster_by: str
     rouge_bootstrap_mid: bool
     meteor: bool
     bertscore_model: str | None
@@ -360,7 +364,7 @@ def _score_task(
             _closed_class_metrics(task, in_task, out)
     _baselines(task, subtasks, rows_by_id, majority, out)
     if options.n_resamples:
-        _intervals(task, in_task, groups, names, stats, options.seed, options.n_resamples, out)
+        _intervals(task, in_task, groups, names, stats, options.seed, options.n_resamples, options.cluster_by, out)
     for name, group in subtasks.items():
         out[f"{prefix}{name}/n"] = len(group)
     out[f"{prefix}n"] = len(in_task)
@@ -374,6 +378,7 @@ def score_details(
     *,
     seed: int = DEFAULT_SEED,
     n_resamples: int = DEFAULT_RESAMPLES,
+    cluster_by: str = "volume",
     rouge_bootstrap_mid: bool = False,
     meteor: bool = False,
     bertscore_model: str | None = None,
@@ -400,7 +405,9 @@ def score_details(
     by_task: dict[int, list[QuestionResult]] = {}
     for q in questions:
         by_task.setdefault(q.task, []).append(q)
-    options = _Options(seed, n_resamples, rouge_bootstrap_mid, meteor, bertscore_model, bertscore_layers)
+    if cluster_by not in CLUSTER_BY:
+        raise ValueError(f"cluster_by={cluster_by!r}; expected one of {', '.join(CLUSTER_BY)}")
+    options = _Options(seed, n_resamples, cluster_by, rouge_bootstrap_mid, meteor, bertscore_model, bertscore_layers)
     out: dict[str, Any] = {}
     for number, task in TASKS.items():
         if number in by_task:
@@ -413,6 +420,7 @@ def score_details(
         out["coverage"] = len(questions) / n_expected if n_expected else math.nan
     out["seed"] = seed
     out["n_resamples"] = n_resamples
+    out["cluster_by"] = cluster_by
     out["version"] = __version__
     return ScoreResult(out, questions)
 
@@ -423,6 +431,7 @@ def score(
     *,
     seed: int = DEFAULT_SEED,
     n_resamples: int = DEFAULT_RESAMPLES,
+    cluster_by: str = "volume",
     rouge_bootstrap_mid: bool = False,
     meteor: bool = False,
     bertscore_model: str | None = None,
@@ -437,6 +446,9 @@ def score(
             ``choices`` and ``answer_choice``; Task 6 ``history`` for its blind baseline).
         seed: seeds the bootstrap (and ``rouge1_bootstrap_mid``); recorded in the report.
         n_resamples: bootstrap resamples for the 95% intervals (0 leaves the intervals out).
+        cluster_by: what the bootstrap resamples: ``"volume"`` (default: a CT volume's questions move together) or
+            ``"patient"`` (all volumes of a patient together: reconstructions of one scan share a report, so on Tasks
+            1-3 their questions are not independent either); recorded in the report.
         rouge_bootstrap_mid: also report evaluate's ``rouge`` default aggregate as ``rouge1_bootstrap_mid``.
         meteor: also report METEOR (needs NLTK data present locally).
         bertscore_model: a local model folder; also report ``bertscore_f1`` with it (needs ``bert-score``).
@@ -448,6 +460,7 @@ def score(
         references,
         seed=seed,
         n_resamples=n_resamples,
+        cluster_by=cluster_by,
         rouge_bootstrap_mid=rouge_bootstrap_mid,
         meteor=meteor,
         bertscore_model=bertscore_model,

@@ -5,6 +5,9 @@ give intervals that are too narrow. Volumes are resampled with replacement inste
 from per-volume sums of its sufficient statistics (a ROUGE-1 sum and a count, BLEU-1's three integer sums, a count
 of correct answers...). That makes 1,000 resamples one matrix product per task.
 
+``cluster_by="patient"`` resamples patients instead: a patient's reconstructions of one scan carry questions from the
+same report (Task 1 has 1,858 volumes from 1,008 test patients), so their answers are not independent either.
+
 Randomness: a task's resamples come from ``numpy.random.default_rng(SeedSequence([seed, task]))`` over its volumes in
 sorted order, so an interval depends only on the seed, the task and the data, never on row order or on which other
 tasks were scored.
@@ -18,6 +21,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 DEFAULT_RESAMPLES = 1000
+CLUSTER_BY: tuple[str, ...] = ("volume", "patient")
 DEFAULT_SEED = 0
 CONFIDENCE = 0.95
 
@@ -37,6 +41,16 @@ def resample_weights(n_clusters: int, n_resamples: int, seed: int, stream: int) 
 def cluster_sums(index: np.ndarray, stats: np.ndarray, n_bins: int) -> np.ndarray:
     """Sums of per-question statistics ``stats`` (n, k) per bin of ``index`` -> (n_bins, k)."""
     return np.stack([np.bincount(index, weights=stats[:, j], minlength=n_bins) for j in range(stats.shape[1])], axis=1)
+
+
+def cluster_key(volume_name: str, cluster_by: str) -> str:
+    """The bootstrap cluster of a question on ``volume_name``: the volume itself, or its split and patient."""
+    if cluster_by == "volume":
+        return volume_name
+    from rad3d_hf.volume_names import parse_volume_name
+
+    name = parse_volume_name(volume_name)
+    return f"{name.split}_{name.patient_id}"
 
 
 def cluster_index(clusters: Sequence[str]) -> tuple[np.ndarray, int]:
