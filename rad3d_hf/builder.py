@@ -29,14 +29,13 @@ from rad3d_hf.prior_volumes import prior_volumes_column, prior_volumes_feature
 from rad3d_hf.qa_tables import (
     DEFAULT_DATA_DIR,
     SourceFile,
-    prior_volume_names,
+    add_prior_volume_names,
     read_table_columns,
     source_files,
     split_volume_index,
     table_exists,
 )
 from rad3d_hf.volume_locator import VolumeLocator
-from rad3d_hf.volume_names import parse_volume_name
 
 logger = logging.getLogger(__name__)
 
@@ -195,9 +194,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         for source in sources:
             index = split_volume_index(data_dir, source.split)
             columns = read_table_columns(source)
-            for stem in set(columns["volume_name"]) - priors.keys():
-                priors[stem] = prior_volume_names(parse_volume_name(stem), index)
-            columns["prior_volume_names"] = [priors[stem] for stem in columns["volume_name"]]
+            add_prior_volume_names(columns, index, priors)
             if locator is not None:
                 columns = self._attach_volumes(columns, locator, source)
             if metadata is not None:

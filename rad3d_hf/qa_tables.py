@@ -93,12 +93,17 @@ def _open_text(path: str) -> io.TextIOBase:
 
 def read_table(source: SourceFile) -> Iterator[dict[str, Any]]:
     """Validated rows of one table, without prior volumes (see :func:`read_rows`)."""
-    columns = read_table_columns(source)
+    yield from _rows(read_table_columns(source))
+
+
+def _rows(columns: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+    """Column lists as row dicts; list fields are copied because the columns share them between rows."""
     names = list(columns)
+    list_fields = [n for n in ("choices", "history", "prior_volume_names") if n in columns]
     for values in zip(*columns.values()):
         row = dict(zip(names, values))
-        row["choices"] = list(row["choices"])
-        row["history"] = list(row["history"])
+        for name in list_fields:
+            row[name] = list(row[name])
         yield row
 
 
@@ -286,15 +291,22 @@ def prior_volume_names(name: VolumeName, index: dict[int, dict[str, tuple[int, .
     return out
 
 
+def add_prior_volume_names(
+    columns: dict[str, list[Any]], index: dict[int, dict[str, tuple[int, ...]]], cache: dict[str, list[str]]
+) -> None:
+    """Add the ``prior_volume_names`` column to a table's columns; ``cache`` (stem -> names) is shared by a split's
+    tables, since a volume carries up to 18 questions."""
+    for stem in set(columns["volume_name"]) - cache.keys():
+        cache[stem] = prior_volume_names(parse_volume_name(stem), index)
+    columns["prior_volume_names"] = [cache[stem] for stem in columns["volume_name"]]
+
+
 def read_rows(data_dir: str | None, split: str, config: str = "all") -> Iterator[dict[str, Any]]:
     """Rows of ``config`` in ``split`` in the package's schema (no ``volume``), in catalogue and file order."""
     data_dir = str(data_dir or DEFAULT_DATA_DIR)
     index = split_volume_index(data_dir, split)
     priors: dict[str, list[str]] = {}
     for source in source_files(data_dir, split, config):
-        for row in read_table(source):
-            stem = row["volume_name"]
-            if stem not in priors:
-                priors[stem] = prior_volume_names(parse_volume_name(stem), index)
-            row["prior_volume_names"] = list(priors[stem])
-            yield row
+        columns = read_table_columns(source)
+        add_prior_volume_names(columns, index, priors)
+        yield from _rows(columns)

@@ -395,6 +395,8 @@ def score_details(
     for name, value in (("seed", seed), ("n_resamples", n_resamples)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if cluster_by not in CLUSTER_BY:
+        raise ValueError(f"cluster_by={cluster_by!r}; expected one of {', '.join(CLUSTER_BY)}")
     seed, n_resamples = int(seed), int(n_resamples)  # plain ints, so the report is JSON as it stands
     order = sorted(range(len(references)), key=lambda i: str(references[i]["id"]))
     rows = [references[i] for i in order]
@@ -405,8 +407,6 @@ def score_details(
     by_task: dict[int, list[QuestionResult]] = {}
     for q in questions:
         by_task.setdefault(q.task, []).append(q)
-    if cluster_by not in CLUSTER_BY:
-        raise ValueError(f"cluster_by={cluster_by!r}; expected one of {', '.join(CLUSTER_BY)}")
     options = _Options(seed, n_resamples, cluster_by, rouge_bootstrap_mid, meteor, bertscore_model, bertscore_layers)
     out: dict[str, Any] = {}
     for number, task in TASKS.items():
