@@ -30,17 +30,31 @@ from pathlib import Path
 
 logger = logging.getLogger("finetune_m3d_rad")
 
-QA_COLUMNS = ["id", "task", "subtask", "question", "answer", "question_type", "choices", "answer_choice",
-              "volume_name", "history"]
+QA_COLUMNS = [
+    "id",
+    "task",
+    "subtask",
+    "question",
+    "answer",
+    "question_type",
+    "choices",
+    "answer_choice",
+    "volume_name",
+    "history",
+]
 
 
 @dataclass
 class ModelArguments:
     preset: str = field(default="tiny", metadata={"help": "tiny | phi3-4b | llama2-7b"})
-    init_from: str | None = field(default=None, metadata={
-        "help": "local folder: a released M3D-LaMed checkpoint, or a model saved by this script"})
-    random_init: bool = field(default=False, metadata={
-        "help": "phi3-4b/llama2-7b without weights (architecture, memory and speed checks only)"})
+    init_from: str | None = field(
+        default=None,
+        metadata={"help": "local folder: a released M3D-LaMed checkpoint, or a model saved by this script"},
+    )
+    random_init: bool = field(
+        default=False,
+        metadata={"help": "phi3-4b/llama2-7b without weights (architecture, memory and speed checks only)"},
+    )
     lora: bool | None = field(default=None, metadata={"help": "LoRA recipe (default: on, except for tiny)"})
     max_new_tokens: int | None = field(default=None, metadata={"help": "answer length limit (tiny 32, else 256)"})
 
@@ -144,8 +158,9 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, seed: int,
         from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
 
         return load_model_and_processor(model_args.init_from, max_length=max_length)
-    texts = tokenizer_corpus(load_split(data_args, data_args.train_split, streaming=False, with_volumes=False)
-                             .select_columns(QA_COLUMNS))
+    texts = tokenizer_corpus(
+        load_split(data_args, data_args.train_split, streaming=False, with_volumes=False).select_columns(QA_COLUMNS)
+    )
     if model_args.preset == "tiny":
         return build_tiny(texts, seed=seed, max_length=max_length)
     if not model_args.random_init:
@@ -162,8 +177,10 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, seed: int,
 
     tokenizer = train_bpe_tokenizer(texts, vocab_size=2000)
     make = phi3_4b_config if model_args.preset == "phi3-4b" else llama2_7b_config
-    config = make(vocab_size=32068 if model_args.preset == "phi3-4b" else 32004,
-                  image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
+    config = make(
+        vocab_size=32068 if model_args.preset == "phi3-4b" else 32004,
+        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+    )
     torch.manual_seed(seed)
     model = M3DRadForCausalLM(config)
     return model, M3DRadProcessor(tokenizer, num_image_tokens=config.num_image_tokens, max_length=max_length)
@@ -176,8 +193,11 @@ def make_answer_metrics(n_resamples: int):
         report = score(predictions, rows, n_resamples=n_resamples)
         # The headline numbers only: per-subtask values and counts stay in the final report.
         keep = ("/accuracy", "/balanced_accuracy", "/bleu1", "/rouge1")
-        return {k.replace("/", "_"): v for k, v in report.items() if k.startswith("task") and k.endswith(keep)
-                and k.count("/") == 1}
+        return {
+            k.replace("/", "_"): v
+            for k, v in report.items()
+            if k.startswith("task") and k.endswith(keep) and k.count("/") == 1
+        }
 
     return answer_metrics
 
@@ -194,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     from rad3d_hf.models.m3d_rad.trainer import M3DRadTrainer
 
     model_args, data_args, training_args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO if training_args.process_index == 0 else logging.WARNING,
-                        format="%(asctime)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if training_args.process_index == 0 else logging.WARNING,
+        format="%(asctime)s %(name)s: %(message)s",
+    )
     set_seed(training_args.seed)
     recipe = RECIPES[model_args.preset]
     model, processor = build_model(model_args, data_args, training_args.seed, recipe.max_length)

@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
     done = read_done(args.output)
     todo = dataset.filter(lambda i: i not in done, input_columns="id") if done else dataset
-    logger.info("%d questions, %d already in %s, %d to answer", len(dataset), len(dataset) - len(todo),
-                args.output, len(todo))
+    logger.info(
+        "%d questions, %d already in %s, %d to answer", len(dataset), len(dataset) - len(todo), args.output, len(todo)
+    )
 
     size = tuple(model.config.vision_config.image_size)
     collator = PredictionCollator(processor, image_transform=rad3d_hf.M3DTransform(size=size))
@@ -105,8 +106,14 @@ def main(argv: list[str] | None = None) -> int:
             out.flush()
             bar.update(len(answers))
     data_dir = rad3d_hf.ensure_demo_data() if args.demo else args.data_dir
-    logger.info("wrote %s; score it with: rad3d-hf score %s --split %s --config %s%s", args.output, args.output,
-                args.split, args.config, f" --data-dir {data_dir}" if data_dir else "")
+    logger.info(
+        "wrote %s; score it with: rad3d-hf score %s --split %s --config %s%s",
+        args.output,
+        args.output,
+        args.split,
+        args.config,
+        f" --data-dir {data_dir}" if data_dir else "",
+    )
     return 0
 
 

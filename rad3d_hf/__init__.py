@@ -14,20 +14,20 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it; imported on first access so `import rad3d_hf` stays light (no torch).
 _LAZY: dict[str, str] = {
-    "read_volume": "rad3d_hf.volume_io",
-    "read_volume_header": "rad3d_hf.volume_io",
+    "read_volume": "rad3d_hf.volumes.decode",
+    "read_volume_header": "rad3d_hf.volumes.decode",
     "M3DTransform": "rad3d_hf.transforms",
     "ThreeDRad": "rad3d_hf.builder",
     "ThreeDRadConfig": "rad3d_hf.builder",
     "ensure_demo_data": "rad3d_hf.demo",
-    "export_dataset": "rad3d_hf.hub_export",
-    "PreprocessedCache": "rad3d_hf.preprocessed_cache",
-    "VolumeError": "rad3d_hf.volume_errors",
+    "export_dataset": "rad3d_hf.hub.export",
+    "PreprocessedCache": "rad3d_hf.volumes.cache",
+    "VolumeError": "rad3d_hf.volumes.errors",
     "score": "rad3d_hf.scoring",
     "score_details": "rad3d_hf.scoring",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = ["__version__", *_LAZY]  # noqa: PLE0604 - the lazy names are strings
 
 
 def __getattr__(name: str) -> Any:

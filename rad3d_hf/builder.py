@@ -35,7 +35,7 @@ from rad3d_hf.qa_tables import (
     split_volume_index,
     table_exists,
 )
-from rad3d_hf.volume_locator import VolumeLocator
+from rad3d_hf.volumes.locator import VolumeLocator
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,9 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
                 continue
             if len(present) < len(sources):
                 missing = "\n  ".join(s.path for s in sources if s not in present)
-                raise FileNotFoundError(f"config {self.config.name!r}, split {split!r}: missing QA tables:\n  {missing}")
+                raise FileNotFoundError(
+                    f"config {self.config.name!r}, split {split!r}: missing QA tables:\n  {missing}"
+                )
             generators.append(
                 datasets.SplitGenerator(
                     name=split, gen_kwargs={"sources": sources, "data_dir": data_dir, "volumes_dir": volumes_dir}

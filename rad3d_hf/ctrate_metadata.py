@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.volume_io import VolumeHeader
 from rad3d_hf.volume_names import parse_volume_name, strip_volume_suffix
+from rad3d_hf.volumes.header import VolumeHeader
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("VolumeName", "XYSpacing", "ZSpacing", "RescaleSlope", "RescaleIntercept")
 
@@ -128,9 +128,7 @@ def _record(row: Mapping[str, str], path: str, line: int) -> ScanMetadata:
         xy = json.loads(row["XYSpacing"])
         x, y = (float(v) for v in xy)
     except (TypeError, ValueError, json.JSONDecodeError):
-        raise ValueError(
-            f"{path}, line {line}, column XYSpacing: {row.get('XYSpacing')!r} is not '[x, y]'"
-        ) from None
+        raise ValueError(f"{path}, line {line}, column XYSpacing: {row.get('XYSpacing')!r} is not '[x, y]'") from None
     slices = row.get("NumberofSlices") or ""
     return ScanMetadata(
         volume_name=strip_volume_suffix(row["VolumeName"].strip()),
@@ -149,9 +147,7 @@ def _record(row: Mapping[str, str], path: str, line: int) -> ScanMetadata:
 # --- the rescale rule -------------------------------------------------------------------------------------------
 
 
-def rescale_decision(
-    stored_min: float, metadata: ScanMetadata, header: VolumeHeader | None = None
-) -> tuple[bool, str]:
+def rescale_decision(stored_min: float, metadata: ScanMetadata, header: VolumeHeader | None = None) -> tuple[bool, str]:
     """Whether the metadata's slope/intercept must be applied to stored values, and why (the module's rule)."""
     if header is not None and header.slope is not None and (header.slope, header.intercept or 0.0) != (1.0, 0.0):
         return False, "the NIfTI header's own scaling was applied when reading: values are HU"

@@ -78,7 +78,13 @@ _REFERENCE_FEATURES = {
 }
 
 
-_OPTIONAL_DEFAULTS: dict[str, Any] = {"question": "", "question_type": "", "choices": [], "answer_choice": "", "history": []}
+_OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "question": "",
+    "question_type": "",
+    "choices": [],
+    "answer_choice": "",
+    "history": [],
+}
 
 
 def reference_fields(row: Any, position: int = 0) -> dict[str, Any]:

@@ -163,7 +163,9 @@ def _validated_columns(source: SourceFile, records: list[list[str]]) -> dict[str
         raise fail(i, "Task", f"Task {task_col[i]!r} does not belong in {task.folder} (expected {task.source_task})")
     if set(subtask_col) != {expected_subtask}:
         i = first_bad(subtask_col, lambda v: v == expected_subtask)
-        problem = f"Subtask {subtask_col[i]!r} is not {subtask.name!r} of the {split} split (expected {expected_subtask})"
+        problem = (
+            f"Subtask {subtask_col[i]!r} is not {subtask.name!r} of the {split} split (expected {expected_subtask})"
+        )
         raise fail(i, "Subtask", problem)
     expected_type = "Open" if task.is_open else "Close"
     if set(qtypes) != {expected_type}:
@@ -208,7 +210,9 @@ def _validated_columns(source: SourceFile, records: list[list[str]]) -> dict[str
                 last = OPTION_LETTERS[len(task.options) - 1]
                 raise fail(i, "AnswerChoice", f"AnswerChoice {letter!r} names none of the options A-{last}")
             if answer_of[letter] != answer:
-                raise fail(i, "AnswerChoice", f"AnswerChoice {letter!r} is {answer_of[letter]!r} but Answer is {answer!r}")
+                raise fail(
+                    i, "AnswerChoice", f"AnswerChoice {letter!r} is {answer_of[letter]!r} but Answer is {answer!r}"
+                )
         choices = [list(task.options)] * n
 
     histories: list[list[int]] = [[]] * n
@@ -216,7 +220,9 @@ def _validated_columns(source: SourceFile, records: list[list[str]]) -> dict[str
         histories = [parse_history(q) for q in questions]
         for i, (history, name) in enumerate(zip(histories, names)):
             if len(history) != name.scan_index:
-                problem = f"Task 6 history {history} has {len(history)} labels; scan {name.scan!r} needs {name.scan_index}"
+                problem = (
+                    f"Task 6 history {history} has {len(history)} labels; scan {name.scan!r} needs {name.scan_index}"
+                )
                 raise fail(i, "Question", problem)
 
     id_prefix = f"{split}/task{task.number}/{subtask.slug}/"

@@ -22,7 +22,9 @@ def open_row(task_number: int, subtask: str, split: str, volume: str, question: 
     return [str(task.source_task), str(index), volume, question, answer, "Open", "-", "-", "-", "-", "-"]
 
 
-def write_table(root: Path, split: str, task_number: int, subtask: str, rows: list[list[str]], header=CSV_HEADER) -> Path:
+def write_table(
+    root: Path, split: str, task_number: int, subtask: str, rows: list[list[str]], header=CSV_HEADER
+) -> Path:
     task = get_task(task_number)
     path = root / split / task.folder / task.subtask(subtask).file_name
     path.parent.mkdir(parents=True, exist_ok=True)

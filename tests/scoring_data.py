@@ -21,7 +21,9 @@ def real_test_rows(tables: Path) -> list[dict[str, Any]]:
     return list(_real_rows(str(tables)))
 
 
-def make_row(task: int, subtask: str, index: int, answer: str, volume: str, history: list[int] | None = None) -> dict[str, Any]:
+def make_row(
+    task: int, subtask: str, index: int, answer: str, volume: str, history: list[int] | None = None
+) -> dict[str, Any]:
     """A row in the package schema; closed answers are given as their option letter."""
     info = get_task(task)
     closed = not info.is_open

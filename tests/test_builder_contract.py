@@ -43,8 +43,9 @@ def cache_dir(tmp_path_factory):
 
 
 def _columns(config: str, split: str, streaming: bool, cache_dir: str) -> dict[str, list]:
-    import rad3d_hf  # noqa: F401
     from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401
 
     root = real_tables_or_skip()
     ds = load_dataset("3d-rad", config, split=split, data_dir=str(root), streaming=streaming, cache_dir=cache_dir)

@@ -18,8 +18,9 @@ CASES = [(c, False) for c in CONFIGS] + [("task6", True), ("all", True)]
 
 @pytest.mark.parametrize(("config", "streaming"), CASES, ids=[f"{c}-{'streaming' if s else 'map'}" for c, s in CASES])
 def test_demo_configs_keep_the_contract(config, streaming, demo_home, monkeypatch):
-    import rad3d_hf  # noqa: F401
     from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401
 
     monkeypatch.setenv("HF_HOME", str(demo_home))
     ds = load_dataset("3d-rad", config, demo=True, streaming=streaming, cache_dir=str(demo_home / "cache"))
@@ -40,8 +41,9 @@ def test_demo_configs_keep_the_contract(config, streaming, demo_home, monkeypatc
 
 
 def test_demo_task6_rows_point_at_earlier_scans(demo_home, monkeypatch):
-    import rad3d_hf  # noqa: F401
     from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401
 
     monkeypatch.setenv("HF_HOME", str(demo_home))
     rows = load_dataset("3d-rad", "task6", split="test", demo=True, cache_dir=str(demo_home / "cache"))
@@ -52,8 +54,9 @@ def test_demo_task6_rows_point_at_earlier_scans(demo_home, monkeypatch):
 
 
 def test_the_demo_folder_is_part_of_the_cache_key(tmp_path, monkeypatch):
-    import rad3d_hf  # noqa: F401
     from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401
 
     cache = str(tmp_path / "cache")
     paths = []

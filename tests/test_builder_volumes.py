@@ -37,8 +37,9 @@ def error_chain(error: BaseException) -> str:
 
 
 def _load(tmp_path, streaming=False, **kwargs):
-    import rad3d_hf  # noqa: F401
     from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401
 
     return load_dataset(
         "3d-rad", "task4_lung_nodule", split="test", data_dir=str(tmp_path / "tables"),
@@ -56,7 +57,14 @@ def test_volumes_attach_lazily(tmp_path, layout, streaming):
             path = tmp_path / "vol" / f"{stem}.nii.gz"
         else:  # CT-RATE names test_* volumes valid_* and nests them by patient and scan
             _, pid, scan, rec = stem.split("_")
-            path = tmp_path / "vol" / "valid_fixed" / f"valid_{pid}" / f"valid_{pid}_{scan}" / f"valid_{pid}_{scan}_{rec}.nii.gz"
+            path = (
+                tmp_path
+                / "vol"
+                / "valid_fixed"
+                / f"valid_{pid}"
+                / f"valid_{pid}_{scan}"
+                / f"valid_{pid}_{scan}_{rec}.nii.gz"
+            )
         expected[stem] = _nifti(path, seed)
     ds = _load(tmp_path, streaming=streaming, volumes_dir=str(tmp_path / "vol"))
     rows = list(ds)
@@ -123,8 +131,9 @@ def test_a_volume_found_twice_is_an_error(tmp_path):
 
 
 def test_a_split_with_no_tables_is_left_out_but_a_partial_one_is_an_error(tmp_path):
-    import rad3d_hf  # noqa: F401
     from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401
 
     _tables(tmp_path / "tables")
     assert list(_load(tmp_path, streaming=False).features)[:1] == ["id"]
@@ -136,9 +145,9 @@ def test_a_split_with_no_tables_is_left_out_but_a_partial_one_is_an_error(tmp_pa
 
 def test_streaming_shards_by_file_across_dataloader_workers(tmp_path):
     import torch.utils.data
+    from datasets import load_dataset
 
     import rad3d_hf  # noqa: F401
-    from datasets import load_dataset
 
     q = "Does the CT show {}?"
     from rad3d_hf.catalogue import FINDINGS

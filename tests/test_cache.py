@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rad3d_hf import M3DTransform
-from rad3d_hf.preprocessed_cache import PreprocessedCache
+from rad3d_hf.volumes.cache import PreprocessedCache
 from tests.volume_fixtures import ct_like, write_nifti
 
 SIZE = (6, 10, 8)

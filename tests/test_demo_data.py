@@ -267,7 +267,7 @@ def test_task3_sizes_are_the_drawn_sizes(demo: Path, manifest: dict) -> None:
                     assert numbers == [truth["pericardial_effusion_mm"]]
                 elif "heart" in question:
                     assert numbers == truth["heart_axial_mm"]
-                    width, depth = numbers
+                    width, _depth = numbers
                     assert (width > 110) == bool(truth["findings"]["Cardiomegaly"])
                 elif "aorta" in question:
                     assert numbers == [truth["aorta_diameter_mm"]]

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import yaml
 
-from rad3d_hf import hub_export
 from rad3d_hf.catalogue import CONFIGS, TASKS
-from rad3d_hf.hub_export import MANIFEST_NAME, ExportConflictError, export_dataset
+from rad3d_hf.hub import export as hub_export
+from rad3d_hf.hub.export import MANIFEST_NAME, ExportConflictError, export_dataset
 from tests.plain_datasets_loader import load_in_fresh_process, voxels_sha256
 from tests.qa_table_files import closed_row, open_row, write_table
 
@@ -51,7 +51,7 @@ def write_every_table(root: Path, split: str, patients: tuple[int, int]) -> set[
                 a, b = f"{split}_{second}_a_1.nii.gz", f"{split}_{first}_a_1.nii.gz"
                 rows = [
                     open_row(task.number, sub.name, split, a, f"{sub.name}, what?", "A 4 mm nodule, right."),
-                    open_row(task.number, sub.name, split, b, f"{sub.name}, why?", "Ünïcode, quotes \"x\", commas"),
+                    open_row(task.number, sub.name, split, b, f"{sub.name}, why?", 'Ünïcode, quotes "x", commas'),
                 ]
             write_table(root, split, task.number, sub.name, rows)
             stems.update(r[2][: -len(".nii.gz")] for r in rows)
@@ -85,8 +85,9 @@ def small_source(tmp_path_factory) -> dict:
 
 
 def builder_rows(config: str, split: str, data_dir: Path, cache: Path, volumes_dir: Path | None = None) -> list[dict]:
-    import rad3d_hf  # noqa: F401  (the reference: the package's own builder)
     from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401  (the reference: the package's own builder)
 
     kwargs = {"volumes_dir": str(volumes_dir)} if volumes_dir is not None else {}
     ds = load_dataset("3d-rad", config, split=split, data_dir=str(data_dir), cache_dir=str(cache), **kwargs)
@@ -135,7 +136,7 @@ def test_qa_only_shards_are_shared_between_configs(qa_export):
     assert len(shards) == 41 + 51, "one shard per source table, however many configs use it"
     meta = _card_yaml(out)
     listed = {c["config_name"]: c for c in meta["configs"]}
-    assert list(listed)[0] == "all" and listed["all"]["default"] is True
+    assert next(iter(listed)) == "all" and listed["all"]["default"] is True
     assert set(listed) == set(CONFIGS)
     used = {p for c in meta["configs"] for entry in c["data_files"] for p in entry["path"]}
     assert used == set(shards)

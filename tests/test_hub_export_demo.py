@@ -3,7 +3,7 @@ the builder's ``demo=True`` rows, with lazy NIfTI volumes stored once."""
 
 from __future__ import annotations
 
-from rad3d_hf.hub_export import export_dataset
+from rad3d_hf.hub.export import export_dataset
 from tests.plain_datasets_loader import load_in_fresh_process
 from tests.test_hub_export import builder_rows, check_volume_rows
 

@@ -49,7 +49,8 @@ def test_finetune_arguments_follow_the_preset():
     assert phi3["bf16"] and phi3["seed"] == 42 and finetune.preset_defaults("llama2-7b")["num_train_epochs"] == 4
     # bf16 needs a GPU, so the parsing checks below switch it off; any flag overrides the preset.
     model_args, data_args, training_args = finetune.parse_args(
-        ["--preset", "llama2-7b", "--init_from", "ckpt", "--bf16", "false", "--num_train_epochs", "1"])
+        ["--preset", "llama2-7b", "--init_from", "ckpt", "--bf16", "false", "--num_train_epochs", "1"]
+    )
     assert training_args.num_train_epochs == 1 and training_args.learning_rate == 5e-5
     assert model_args.lora and not data_args.demo and model_args.max_new_tokens == 256
     tiny_model, tiny_data, tiny_training = finetune.parse_args([])
@@ -64,8 +65,25 @@ def test_train_step_benchmark_runs_the_recipe_on_cpu(monkeypatch, capsys):
     spec = importlib.util.spec_from_file_location("bench_step", EXAMPLES / "benchmarks" / "m3d_rad_train_step.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    monkeypatch.setattr(sys, "argv", ["x", "--preset", "tiny", "--device", "cpu", "--dtype", "float32",
-                                      "--steps", "2", "--seq-len", "48", "--batch-size", "2"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "x",
+            "--preset",
+            "tiny",
+            "--device",
+            "cpu",
+            "--dtype",
+            "float32",
+            "--steps",
+            "2",
+            "--seq-len",
+            "48",
+            "--batch-size",
+            "2",
+        ],
+    )
     assert bench.main() == 0
     printed = capsys.readouterr().out
     assert "trainable" in printed and "steps 2-2" in printed
@@ -75,8 +93,11 @@ def _pipeline_or_skip() -> None:
     pytest.importorskip("torch")
     pytest.importorskip("monai")
     pytest.importorskip("einops")
-    for module, what in (("rad3d_hf.demo", "the demo data"), ("rad3d_hf.transforms", "M3DTransform"),
-                         ("rad3d_hf.scoring", "the scoring")):
+    for module, what in (
+        ("rad3d_hf.demo", "the demo data"),
+        ("rad3d_hf.transforms", "M3DTransform"),
+        ("rad3d_hf.scoring", "the scoring"),
+    ):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{what} ({module}) is not installed in this checkout")
 
@@ -87,9 +108,28 @@ def test_tiny_preset_end_to_end(tmp_path):
     _pipeline_or_skip()
     finetune = load_example("finetune_m3d_rad")
     out = tmp_path / "run"
-    argv = ["--preset", "tiny", "--output_dir", str(out), "--max_steps", "30", "--logging_steps", "5",
-            "--eval_strategy", "steps", "--eval_steps", "30", "--max_eval_samples", "8",
-            "--max_predict_samples", "24", "--max_new_tokens", "12", "--disable_tqdm", "true"]
+    argv = [
+        "--preset",
+        "tiny",
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        "30",
+        "--logging_steps",
+        "5",
+        "--eval_strategy",
+        "steps",
+        "--eval_steps",
+        "30",
+        "--max_eval_samples",
+        "8",
+        "--max_predict_samples",
+        "24",
+        "--max_new_tokens",
+        "12",
+        "--disable_tqdm",
+        "true",
+    ]
     assert finetune.main(argv) == 0
 
     state = json.loads((out / "trainer_state.json").read_text())
@@ -112,8 +152,19 @@ def test_tiny_preset_end_to_end(tmp_path):
 
     predict = load_example("predict")
     target = tmp_path / "again.jsonl"
-    common = ["--model", str(out / "final"), "--demo", "--output", str(target), "--num-workers", "0",
-              "--max-new-tokens", "12", "--batch-size", "4"]
+    common = [
+        "--model",
+        str(out / "final"),
+        "--demo",
+        "--output",
+        str(target),
+        "--num-workers",
+        "0",
+        "--max-new-tokens",
+        "12",
+        "--batch-size",
+        "4",
+    ]
     assert predict.main([*common, "--max-samples", "6"]) == 0
     first = target.read_text().splitlines()
     assert predict.main([*common, "--max-samples", "10"]) == 0

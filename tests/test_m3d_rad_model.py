@@ -36,16 +36,38 @@ from rad3d_hf.prompts import question_prompt, target_text  # noqa: E402
 def synthetic_rows() -> list[dict]:
     """Rows in the dataset schema: closed (task 4 and 6) and open questions of different lengths."""
     return [
-        {"id": "test/task4/lung_nodule/000000", "question": "Is there a lung nodule in this image?",
-         "question_type": "closed", "choices": ["Yes", "No"], "answer": "No", "answer_choice": "B"},
-        {"id": "test/task3/diameter/000001", "question": "What is the diameter of the largest nodule?",
-         "question_type": "open", "choices": [], "answer": "About 6 mm, in the right upper lobe.",
-         "answer_choice": ""},
-        {"id": "test/task6/c/000002", "question": "Emphysema was [0, 1] before. What is its status now?",
-         "question_type": "closed", "choices": list(TEMPORAL_OPTIONS), "answer": TEMPORAL_OPTIONS[0],
-         "answer_choice": "A"},
-        {"id": "test/task2/anatomical_observation/000003", "question": "Describe the heart.",
-         "question_type": "open", "choices": [], "answer": "Normal size.", "answer_choice": ""},
+        {
+            "id": "test/task4/lung_nodule/000000",
+            "question": "Is there a lung nodule in this image?",
+            "question_type": "closed",
+            "choices": ["Yes", "No"],
+            "answer": "No",
+            "answer_choice": "B",
+        },
+        {
+            "id": "test/task3/diameter/000001",
+            "question": "What is the diameter of the largest nodule?",
+            "question_type": "open",
+            "choices": [],
+            "answer": "About 6 mm, in the right upper lobe.",
+            "answer_choice": "",
+        },
+        {
+            "id": "test/task6/c/000002",
+            "question": "Emphysema was [0, 1] before. What is its status now?",
+            "question_type": "closed",
+            "choices": list(TEMPORAL_OPTIONS),
+            "answer": TEMPORAL_OPTIONS[0],
+            "answer_choice": "A",
+        },
+        {
+            "id": "test/task2/anatomical_observation/000003",
+            "question": "Describe the heart.",
+            "question_type": "open",
+            "choices": [],
+            "answer": "Normal size.",
+            "answer_choice": "",
+        },
     ]
 
 
@@ -62,6 +84,7 @@ def with_images(rows: list[dict], config: M3DRadConfig, seed: int = 0) -> list[d
 
 
 # --- prompts ------------------------------------------------------------------------------------------------------
+
 
 def test_prompts_follow_the_3drad_format():
     closed, open_, temporal, _ = synthetic_rows()
@@ -84,6 +107,7 @@ def test_prompt_errors_name_the_row():
 
 # --- processor ----------------------------------------------------------------------------------------------------
 
+
 def test_training_encoding_masks_prompt_and_padding_and_keeps_eos(tiny):
     _, processor = tiny
     rows = synthetic_rows()
@@ -98,7 +122,7 @@ def test_training_encoding_masks_prompt_and_padding_and_keeps_eos(tiny):
         prompt_len = len(tok(processor.prompt_text(row))["input_ids"])
         assert bool((labels[:prompt_len] == -100).all()) and bool((labels[n:] == -100).all())
         assert labels[n - 1] == tok.eos_token_id
-        assert tok.decode(labels[prompt_len:n - 1]).strip() == target_text(row)
+        assert tok.decode(labels[prompt_len : n - 1]).strip() == target_text(row)
 
 
 def test_generation_encoding_is_left_padded_prompt_only(tiny):
@@ -120,8 +144,7 @@ def test_processor_rejects_overlong_prompts_and_counts_truncation(tiny):
     short = M3DRadProcessor(processor.tokenizer, num_image_tokens=processor.num_image_tokens, max_length=prompt_len)
     with pytest.raises(ValueError, match=f"000001.*max_length is {prompt_len}"):
         short.encode(row, with_target=False)
-    cut = M3DRadProcessor(processor.tokenizer, num_image_tokens=processor.num_image_tokens,
-                          max_length=prompt_len + 2)
+    cut = M3DRadProcessor(processor.tokenizer, num_image_tokens=processor.num_image_tokens, max_length=prompt_len + 2)
     encoded = cut.encode(row, with_target=True)
     assert len(encoded["input_ids"]) == prompt_len + 2 and cut.truncated_ids == [row["id"]]
 
@@ -142,6 +165,7 @@ def test_collator_requires_an_image(tiny):
 
 # --- model --------------------------------------------------------------------------------------------------------
 
+
 def test_forward_backward_reaches_every_part(tiny):
     model, processor = tiny
     model.train()
@@ -151,8 +175,12 @@ def test_forward_backward_reaches_every_part(tiny):
     assert out.logits.shape[:2] == batch["input_ids"].shape
     assert torch.isfinite(out.loss)
     out.loss.backward()
-    for name in ("vision_tower.patch_embedding.patch_embeddings.1.weight", "vision_tower.cls_token",
-                 "mm_projector.projector.0.weight", "language_model.model.layers.0.self_attn.q_proj.weight"):
+    for name in (
+        "vision_tower.patch_embedding.patch_embeddings.1.weight",
+        "vision_tower.cls_token",
+        "mm_projector.projector.0.weight",
+        "language_model.model.layers.0.self_attn.q_proj.weight",
+    ):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and float(grad.abs().sum()) > 0, name
     no_grad = [n for n, p in model.named_parameters() if p.grad is None]
@@ -167,8 +195,7 @@ def test_bfloat16_model_answers_on_cpu(tiny):
     batch = M3DRadCollator(processor, with_target=False)(with_images(synthetic_rows()[:2], model.config))
     with torch.no_grad():
         features = half.get_image_features(batch["pixel_values"])
-        out = half.generate(**batch, max_new_tokens=2, do_sample=False,
-                            pad_token_id=processor.tokenizer.pad_token_id)
+        out = half.generate(**batch, max_new_tokens=2, do_sample=False, pad_token_id=processor.tokenizer.pad_token_id)
     assert features.dtype == torch.bfloat16 and out.shape[0] == 2
 
 
@@ -208,16 +235,21 @@ def test_padded_batched_generation_equals_one_by_one(tiny):
     assert len(set(batch["attention_mask"].sum(1).tolist())) > 1  # the batch really is padded
     new = 6
     with torch.no_grad():
-        together = model.generate(**batch, max_new_tokens=new, do_sample=False,
-                                  pad_token_id=processor.tokenizer.pad_token_id)[:, -new:]
+        together = model.generate(
+            **batch, max_new_tokens=new, do_sample=False, pad_token_id=processor.tokenizer.pad_token_id
+        )[:, -new:]
         for i, row in enumerate(rows):
-            alone = model.generate(**collate([row]), max_new_tokens=new, do_sample=False,
-                                   pad_token_id=processor.tokenizer.pad_token_id)[:, -new:]
+            alone = model.generate(
+                **collate([row]), max_new_tokens=new, do_sample=False, pad_token_id=processor.tokenizer.pad_token_id
+            )[:, -new:]
             # Once a row ends (EOS), the batch pads it; compare up to and including the EOS.
             expected = alone[0].tolist()
             got = together[i].tolist()
-            end = expected.index(processor.tokenizer.eos_token_id) + 1 if processor.tokenizer.eos_token_id in \
-                expected else new
+            end = (
+                expected.index(processor.tokenizer.eos_token_id) + 1
+                if processor.tokenizer.eos_token_id in expected
+                else new
+            )
             assert got[:end] == expected[:end], (i, got, expected)
     # Different images give different logits: the image really conditions the text.
     with torch.no_grad():
@@ -246,18 +278,19 @@ def test_save_and_reload_through_auto_classes(tiny, tmp_path):
 
 # --- released checkpoint key map ----------------------------------------------------------------------------------
 
+
 def lamed_state_dict(model: M3DRadForCausalLM) -> dict[str, torch.Tensor]:
     """The model's tensors under M3D-LaMed's key names, plus its segmentation module and an old rotary buffer."""
     state = {}
     for key, value in model.state_dict().items():
         if key.startswith("vision_tower."):
-            old = "model.vision_tower.vision_tower." + key[len("vision_tower."):]
+            old = "model.vision_tower.vision_tower." + key[len("vision_tower.") :]
         elif key.startswith("mm_projector."):
             old = "model." + key
         elif key.startswith("language_model.model."):
-            old = key[len("language_model."):]
+            old = key[len("language_model.") :]
         else:
-            old = key[len("language_model."):]
+            old = key[len("language_model.") :]
         state[old] = value.clone() + 1.0 if value.is_floating_point() else value.clone()
     state["model.seg_projector.0.weight"] = torch.zeros(4, 4)
     state["model.seg_module.image_encoder.blocks.0.attn.qkv.weight"] = torch.zeros(4, 4)
@@ -269,10 +302,8 @@ def test_released_key_names_cover_the_model(tiny):
     model, _ = tiny
     names = {
         "model.vision_tower.vision_tower.cls_token": "vision_tower.cls_token",
-        "model.vision_tower.vision_tower.patch_embedding.patch_embeddings.1.weight":
-            "vision_tower.patch_embedding.patch_embeddings.1.weight",
-        "model.vision_tower.vision_tower.patch_embedding.position_embeddings":
-            "vision_tower.patch_embedding.position_embeddings",
+        "model.vision_tower.vision_tower.patch_embedding.patch_embeddings.1.weight": "vision_tower.patch_embedding.patch_embeddings.1.weight",
+        "model.vision_tower.vision_tower.patch_embedding.position_embeddings": "vision_tower.patch_embedding.position_embeddings",
         "model.vision_tower.vision_tower.blocks.3.attn.qkv.weight": "vision_tower.blocks.3.attn.qkv.weight",
         "model.vision_tower.vision_tower.norm.bias": "vision_tower.norm.bias",
         "model.mm_projector.projector.2.weight": "mm_projector.projector.2.weight",
@@ -312,14 +343,29 @@ def test_monai_only_keys_are_the_documented_expected_missing(tiny):
     from monai.networks.nets import ViT
 
     vision = tiny[0].config.vision_config
-    full = ViT(in_channels=1, img_size=tuple(vision.image_size), patch_size=tuple(vision.patch_size),
-               hidden_size=vision.hidden_size, mlp_dim=vision.intermediate_size,
-               num_layers=vision.num_hidden_layers, num_heads=vision.num_attention_heads, proj_type="perceptron",
-               classification=True, qkv_bias=False, spatial_dims=3)
+    full = ViT(
+        in_channels=1,
+        img_size=tuple(vision.image_size),
+        patch_size=tuple(vision.patch_size),
+        hidden_size=vision.hidden_size,
+        mlp_dim=vision.intermediate_size,
+        num_layers=vision.num_hidden_layers,
+        num_heads=vision.num_attention_heads,
+        proj_type="perceptron",
+        classification=True,
+        qkv_bias=False,
+        spatial_dims=3,
+    )
     ours = set(tiny[0].vision_tower.state_dict())
     extra = sorted(set(full.state_dict()) - ours)
-    assert extra and all(re.fullmatch(r"blocks\.\d+\.norm_cross_attn\.(weight|bias)|classification_head\.0\."
-                                      r"(weight|bias)", k) for k in extra)
+    assert extra and all(
+        re.fullmatch(
+            r"blocks\.\d+\.norm_cross_attn\.(weight|bias)|classification_head\.0\."
+            r"(weight|bias)",
+            k,
+        )
+        for k in extra
+    )
     assert ours <= set(full.state_dict())
 
 
@@ -331,11 +377,22 @@ def test_lamed_checkpoint_folder_round_trip(tiny, tmp_path):
 
     model, processor = tiny
     text = model.config.text_config.to_dict()
-    text.update(model_type="lamed_llama", image_channel=1, image_size=list(model.config.vision_config.image_size),
-                patch_size=list(model.config.vision_config.patch_size), vision_tower="vit3d",
-                mm_projector_type="spp", proj_layer_type="mlp", proj_layer_num=2, proj_pooling_type="spatial",
-                proj_pooling_size=2, mm_hidden_size=768, vision_select_layer=-1, vision_select_feature="patch",
-                segmentation_module="segvol")
+    text.update(
+        model_type="lamed_llama",
+        image_channel=1,
+        image_size=list(model.config.vision_config.image_size),
+        patch_size=list(model.config.vision_config.patch_size),
+        vision_tower="vit3d",
+        mm_projector_type="spp",
+        proj_layer_type="mlp",
+        proj_layer_num=2,
+        proj_pooling_type="spatial",
+        proj_pooling_size=2,
+        mm_hidden_size=768,
+        vision_select_layer=-1,
+        vision_select_feature="patch",
+        segmentation_module="segvol",
+    )
     (tmp_path / "config.json").write_text(json.dumps(text))
     processor.tokenizer.save_pretrained(tmp_path)
     save_file({k: v.contiguous() for k, v in lamed_state_dict(model).items()}, str(tmp_path / "model.safetensors"))
@@ -347,17 +404,22 @@ def test_lamed_checkpoint_folder_round_trip(tiny, tmp_path):
         from_lamed_checkpoint(tmp_path)  # M3D's 768-wide tower against the tiny 32-wide weights
     text["mm_hidden_size"] = model.config.vision_config.hidden_size
     (tmp_path / "config.json").write_text(json.dumps(text))
-    tiny_vit = {k: getattr(model.config.vision_config, k) for k in
-                ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")}
+    tiny_vit = {
+        k: getattr(model.config.vision_config, k)
+        for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads")
+    }
     loaded, tokenizer, report = from_lamed_checkpoint(tmp_path, vision=tiny_vit)
-    assert sorted(report.unused) == ["model.seg_module.image_encoder.blocks.0.attn.qkv.weight",
-                                     "model.seg_projector.0.weight"]
+    assert sorted(report.unused) == [
+        "model.seg_module.image_encoder.blocks.0.attn.qkv.weight",
+        "model.seg_projector.0.weight",
+    ]
     assert len(tokenizer) == len(processor.tokenizer)
     expected = {k: v + 1.0 if v.is_floating_point() else v for k, v in model.state_dict().items()}
     assert all(torch.equal(loaded.state_dict()[k], expected[k]) for k in expected)
 
 
 # --- LoRA recipe --------------------------------------------------------------------------------------------------
+
 
 def test_lora_wraps_every_language_model_linear_and_trains_the_rest_fully(tiny):
     model, processor = tiny
@@ -395,6 +457,7 @@ def test_image_token_is_in_the_tokenizer(tiny):
 
 
 # --- configs and presets ------------------------------------------------------------------------------------------
+
 
 def test_released_presets_have_m3d_geometry():
     from rad3d_hf.models.m3d_rad.presets import llama2_7b_config, phi3_4b_config

@@ -25,13 +25,29 @@ def rows(n: int = 8) -> list[dict]:
     out = []
     for i in range(n):
         if i % 2:
-            out.append({"id": f"train/task4/emphysema/{i:06d}", "question": "Is there emphysema?",
-                        "question_type": "closed", "choices": ["Yes", "No"], "answer": "No" if i % 4 == 1 else "Yes",
-                        "answer_choice": "B" if i % 4 == 1 else "A", "volume_name": f"train_{i}_a_1"})
+            out.append(
+                {
+                    "id": f"train/task4/emphysema/{i:06d}",
+                    "question": "Is there emphysema?",
+                    "question_type": "closed",
+                    "choices": ["Yes", "No"],
+                    "answer": "No" if i % 4 == 1 else "Yes",
+                    "answer_choice": "B" if i % 4 == 1 else "A",
+                    "volume_name": f"train_{i}_a_1",
+                }
+            )
         else:
-            out.append({"id": f"train/task1/diagnosis/{i:06d}", "question": "What is the diagnosis?",
-                        "question_type": "open", "choices": [], "answer": "Mild emphysema.", "answer_choice": "",
-                        "volume_name": f"train_{i}_a_1"})
+            out.append(
+                {
+                    "id": f"train/task1/diagnosis/{i:06d}",
+                    "question": "What is the diagnosis?",
+                    "question_type": "open",
+                    "choices": [],
+                    "answer": "Mild emphysema.",
+                    "answer_choice": "",
+                    "volume_name": f"train_{i}_a_1",
+                }
+            )
     return out
 
 
@@ -54,10 +70,21 @@ def exact_match(predictions: list[str], references: list[dict]) -> dict:
 
 
 def args(tmp_path, **overrides) -> TrainingArguments:
-    settings = dict(output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, per_device_eval_batch_size=4,
-                    learning_rate=3e-3, max_steps=2, logging_steps=1, save_strategy="no", report_to="none",
-                    use_cpu=True, remove_unused_columns=False, seed=42, dataloader_num_workers=0,
-                    disable_tqdm=True)
+    settings = dict(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        learning_rate=3e-3,
+        max_steps=2,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        remove_unused_columns=False,
+        seed=42,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
     settings.update(overrides)
     return TrainingArguments(**settings)
 
@@ -77,8 +104,13 @@ def test_two_trainer_steps_change_the_weights_map_style(tiny_factory, tmp_path):
     image = SyntheticVolume((1, *model.config.vision_config.image_size))
     collator = M3DRadCollator(processor, image_transform=image, volume_column="volume_name")
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    trainer = M3DRadTrainer(model=model, args=args(tmp_path), train_dataset=rows(), data_collator=collator,
-                            processing_class=processor.tokenizer)
+    trainer = M3DRadTrainer(
+        model=model,
+        args=args(tmp_path),
+        train_dataset=rows(),
+        data_collator=collator,
+        processing_class=processor.tokenizer,
+    )
     result = trainer.train()
     assert result.global_step == 2
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
@@ -116,8 +148,7 @@ def test_trainer_on_streaming_data_with_lora_and_generation_eval(tiny_factory, t
     assert not any("eval_note" in h for h in trainer.state.log_history)
     assert any("eval_loss" in h for h in trainer.state.log_history)
     assert set(trainer.last_generated) == {r["id"] for r in eval_rows}
-    assert any(not torch.equal(lora_before[n], p.detach()) for n, p in peft_model.named_parameters()
-               if "lora_B" in n)
+    assert any(not torch.equal(lora_before[n], p.detach()) for n, p in peft_model.named_parameters() if "lora_B" in n)
 
 
 def test_generation_through_peft_equals_the_merged_model(tiny_factory):

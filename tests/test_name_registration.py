@@ -12,7 +12,9 @@ from rad3d_hf import name_registration
 
 def _run(code: str, cwd) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_the_hook_points_still_exist():
@@ -23,7 +25,9 @@ def test_the_hook_points_still_exist():
     from evaluate.loading import ImportableModule
 
     for module in (datasets.load, datasets.inspect):
-        assert callable(getattr(module, "dataset_module_factory", None)), f"{module.__name__}.dataset_module_factory moved"
+        assert callable(getattr(module, "dataset_module_factory", None)), (
+            f"{module.__name__}.dataset_module_factory moved"
+        )
         assert getattr(module.dataset_module_factory, "__rad3d_hf_hook__", False), f"{module.__name__} is not hooked"
     assert getattr(evaluate.loading.evaluation_module_factory, "__rad3d_hf_hook__", False)
     assert {"module_path", "hash", "builder_kwargs"} <= set(DatasetModule.__dataclass_fields__)
@@ -48,8 +52,9 @@ def test_import_is_light_and_patches_on_later_import(tmp_path):
 
 
 def test_name_resolves_offline_without_scanning_the_current_folder(tmp_path, monkeypatch):
-    import rad3d_hf  # noqa: F401
     from datasets import get_dataset_config_names, load_dataset_builder
+
+    import rad3d_hf  # noqa: F401
 
     (tmp_path / "junk.csv").write_text("a,b\n1,2\n")
     monkeypatch.chdir(tmp_path)
@@ -61,8 +66,9 @@ def test_name_resolves_offline_without_scanning_the_current_folder(tmp_path, mon
 
 
 def test_other_names_are_untouched(tmp_path, monkeypatch):
-    import rad3d_hf  # noqa: F401
     from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401
 
     (tmp_path / "data.csv").write_text("a,b\n1,2\n")
     ds = load_dataset(str(tmp_path), split="train")

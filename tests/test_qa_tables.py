@@ -46,7 +46,13 @@ def test_duplicated_rows_are_kept_with_distinct_ids(tmp_path):
 
 
 def test_paper_task_one_reads_the_anomaly_detection_folder(tmp_path):
-    write_table(tmp_path, "train", 1, "Diagnosis", [open_row(1, "Diagnosis", "train", "train_3_a_2", "Diagnosis?", "Emphysema.")])
+    write_table(
+        tmp_path,
+        "train",
+        1,
+        "Diagnosis",
+        [open_row(1, "Diagnosis", "train", "train_3_a_2", "Diagnosis?", "Emphysema.")],
+    )
     (row,) = _read(tmp_path, "task1_diagnosis", "train")
     assert (row["task"], row["source_task"], row["reconstruction"]) == (1, 2, 2)
     assert (tmp_path / "train" / "Task2_Anomaly_Detection" / "Diagnosis.csv").exists()
@@ -55,7 +61,13 @@ def test_paper_task_one_reads_the_anomaly_detection_folder(tmp_path):
 def test_prior_volumes_are_earlier_scans_present_in_the_split(tmp_path):
     rows = [
         closed_row(4, "Lung nodule", "test", name, Q4, "B")
-        for name in ("test_7_a_1.nii.gz", "test_7_a_2.nii.gz", "test_7_b_2.nii.gz", "test_7_c_1.nii.gz", "test_8_a_1.nii.gz")
+        for name in (
+            "test_7_a_1.nii.gz",
+            "test_7_a_2.nii.gz",
+            "test_7_b_2.nii.gz",
+            "test_7_c_1.nii.gz",
+            "test_8_a_1.nii.gz",
+        )
     ]
     _task4(tmp_path, rows)
     priors = {r["volume_name"]: r["prior_volume_names"] for r in _read(tmp_path)}
@@ -84,7 +96,10 @@ def test_task6_history_must_match_the_scan_letter(tmp_path):
         (lambda r: r[:-1], r"line 2: row has 10 fields; expected 11"),
         (lambda r: ["7", *r[1:]], r"line 2, column 'Task': Task '7'"),
         (lambda r: [r[0], "3", *r[2:]], r"line 2, column 'Subtask': Subtask '3' is not 'Lung nodule'"),
-        (lambda r: [*r[:6], "B", *r[7:]], r"line 2, column 'AnswerChoice': AnswerChoice 'B' is 'No' but Answer is 'Yes'"),
+        (
+            lambda r: [*r[:6], "B", *r[7:]],
+            r"line 2, column 'AnswerChoice': AnswerChoice 'B' is 'No' but Answer is 'Yes'",
+        ),
         (lambda r: [*r[:6], "C", *r[7:]], r"line 2, column 'AnswerChoice': AnswerChoice 'C' names none"),
         (lambda r: [*r[:5], "Open", *r[6:]], r"line 2, column 'QuestionType'"),
         (lambda r: [r[0], r[1], "scan7.nii.gz", *r[3:]], r"line 2, column 'VolumeName'"),
@@ -102,7 +117,19 @@ def test_bad_rows_name_file_line_and_column(tmp_path, mutate, message):
 
 
 def test_a_wrong_header_names_the_column(tmp_path):
-    header = ("Task", "Subtask", "Volume", "Question", "Answer", "QuestionType", "AnswerChoice", "Choice A", "Choice B", "Choice C", "Choice D")
+    header = (
+        "Task",
+        "Subtask",
+        "Volume",
+        "Question",
+        "Answer",
+        "QuestionType",
+        "AnswerChoice",
+        "Choice A",
+        "Choice B",
+        "Choice C",
+        "Choice D",
+    )
     _task4(tmp_path, [], header=header)
     with pytest.raises(QATableError, match=r"line 1, column 'VolumeName': header column 3 is 'Volume'"):
         _read(tmp_path)
@@ -120,11 +147,13 @@ def test_a_config_without_the_split_is_refused(tmp_path):
 
 def test_tables_are_read_through_any_fsspec_url(tmp_path):
     import fsspec
-
-    import rad3d_hf  # noqa: F401
     from datasets import load_dataset
 
-    local = write_table(tmp_path, "test", 4, "Lung nodule", [closed_row(4, "Lung nodule", "test", "test_7_a_1.nii.gz", Q4, "B")])
+    import rad3d_hf  # noqa: F401
+
+    local = write_table(
+        tmp_path, "test", 4, "Lung nodule", [closed_row(4, "Lung nodule", "test", "test_7_a_1.nii.gz", Q4, "B")]
+    )
     fs = fsspec.filesystem("memory")
     url = "memory://rad3d-fsspec-test"
     fs.pipe(f"{url}/test/Task4_Existence_Detection/Lung nodule.csv", local.read_bytes())

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from qa_table_files import closed_row, open_row, write_table
 from rad3d_hf.cli import main
 from rad3d_hf.qa_tables import read_rows
 from rad3d_hf.scoring.predictions import write_predictions_jsonl
+from tests.qa_table_files import closed_row, open_row, write_table
 
 CONFIGS = "task3_diameter,task4_lung_nodule,task5_b,task6_b"
 
@@ -17,14 +17,24 @@ CONFIGS = "task3_diameter,task4_lung_nodule,task5_b,task6_b"
 @pytest.fixture
 def tables(tmp_path):
     root = tmp_path / "tables"
-    write_table(root, "test", 3, "Diameter", [open_row(3, "Diameter", "test", f"test_{i}_a_1.nii.gz", "How wide?", a)
-                                              for i, a in enumerate(["2 cm", "15 mm", "3 x 2 cm"])])
+    write_table(
+        root,
+        "test",
+        3,
+        "Diameter",
+        [
+            open_row(3, "Diameter", "test", f"test_{i}_a_1.nii.gz", "How wide?", a)
+            for i, a in enumerate(["2 cm", "15 mm", "3 x 2 cm"])
+        ],
+    )
     nodules = [closed_row(4, "Lung nodule", "test", f"test_{i}_a_1.nii.gz", "Nodule?", "AB"[i % 2]) for i in range(6)]
     write_table(root, "test", 4, "Lung nodule", nodules)
-    temporal = [("test_1_b_1.nii.gz", "Arterial wall calcification: [1]. Change?", "A"),
-                ("test_2_b_1.nii.gz", "Scans showed emphysema as: [1]. Change?", "B"),
-                ("test_3_b_1.nii.gz", "Past sequences of atelectasis: [0]. Change?", "D"),
-                ("test_4_b_1.nii.gz", "Past sequences of atelectasis: [0]. Change?", "C")]
+    temporal = [
+        ("test_1_b_1.nii.gz", "Arterial wall calcification: [1]. Change?", "A"),
+        ("test_2_b_1.nii.gz", "Scans showed emphysema as: [1]. Change?", "B"),
+        ("test_3_b_1.nii.gz", "Past sequences of atelectasis: [0]. Change?", "D"),
+        ("test_4_b_1.nii.gz", "Past sequences of atelectasis: [0]. Change?", "C"),
+    ]
     write_table(root, "test", 5, "b", [closed_row(5, "b", "test", v, "How?", letter) for v, _, letter in temporal])
     write_table(root, "test", 6, "b", [closed_row(6, "b", "test", v, q, letter) for v, q, letter in temporal])
     return root
@@ -46,8 +56,20 @@ def test_score_writes_table_report_log_and_figure(tables, tmp_path, capsys):
     predictions[first] = "Yes, there is a nodule." if rows[3]["answer_choice"] == "B" else "No."
     write_predictions_jsonl(tmp_path / "preds.jsonl", predictions)
     out = tmp_path / "out"
-    code = main(["score", str(tmp_path / "preds.jsonl"), "--data-dir", str(tables), "--config", CONFIGS,
-                 "--out", str(out), "--resamples", "200"])
+    code = main(
+        [
+            "score",
+            str(tmp_path / "preds.jsonl"),
+            "--data-dir",
+            str(tables),
+            "--config",
+            CONFIGS,
+            "--out",
+            str(out),
+            "--resamples",
+            "200",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "Task 4 Existence Detection" in printed and "Task 6 Longitudinal Temporal Diagnosis" in printed
@@ -70,7 +92,16 @@ def test_missing_and_unknown_ids(tables, tmp_path, capsys):
     rows = _rows(tables)
     predictions = {row["id"]: row["answer"] for row in rows[:10]}
     write_predictions_jsonl(tmp_path / "part.jsonl", predictions)
-    args = ["score", str(tmp_path / "part.jsonl"), "--data-dir", str(tables), "--config", CONFIGS, "--no-figure", "--quiet"]
+    args = [
+        "score",
+        str(tmp_path / "part.jsonl"),
+        "--data-dir",
+        str(tables),
+        "--config",
+        CONFIGS,
+        "--no-figure",
+        "--quiet",
+    ]
     assert main([*args, "--out", str(tmp_path / "a")]) == 2
     assert "7 of 17 questions have no prediction" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "b"), "--allow-subset"]) == 0
@@ -87,7 +118,16 @@ def test_demo_source(tmp_path, capsys):
 
     rows = list(read_rows(str(ensure_demo_data()), "test", "task4"))
     write_predictions_jsonl(tmp_path / "demo.jsonl", {row["id"]: row["answer"] for row in rows})
-    args = ["score", str(tmp_path / "demo.jsonl"), "--demo", "--config", "task4", "--out", str(tmp_path / "o"), "--no-figure"]
+    args = [
+        "score",
+        str(tmp_path / "demo.jsonl"),
+        "--demo",
+        "--config",
+        "task4",
+        "--out",
+        str(tmp_path / "o"),
+        "--no-figure",
+    ]
     assert main(args) == 0
     report = json.loads((tmp_path / "o" / "report.json").read_text())
     assert report["task4/accuracy"] == 1.0 and report["n"] == len(rows)
@@ -95,7 +135,9 @@ def test_demo_source(tmp_path, capsys):
 
 def test_unreadable_tables_are_a_clear_error(tmp_path, capsys):
     write_predictions_jsonl(tmp_path / "p.jsonl", {"test/task4/lung_nodule/000000": "Yes"})
-    code = main(["score", str(tmp_path / "p.jsonl"), "--data-dir", str(tmp_path / "nowhere"), "--config", "task4_lung_nodule"])
+    code = main(
+        ["score", str(tmp_path / "p.jsonl"), "--data-dir", str(tmp_path / "nowhere"), "--config", "task4_lung_nodule"]
+    )
     assert code == 2
     assert f"cannot read the test QA tables from {tmp_path / 'nowhere'}" in capsys.readouterr().err
 

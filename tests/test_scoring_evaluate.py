@@ -13,7 +13,7 @@ import pytest
 
 from rad3d_hf.scoring import score
 from rad3d_hf.scoring.synthetic import perturbed_predictions
-from scoring_data import small_rows
+from tests.scoring_data import small_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD = ROOT / "metric" / "3d-rad-metric" / "README.md"
@@ -59,7 +59,9 @@ def test_folder_loads_in_a_fresh_process_without_importing_the_package(tmp_path)
         "print(json.dumps(metric.compute(predictions=['No.'], references=rows, n_resamples=10)))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HOME": str(tmp_path / "hf")}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["task4/accuracy"] == 1.0 and result["task4/n"] == 1

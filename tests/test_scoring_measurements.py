@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import real_tables_or_skip
 from rad3d_hf.scoring.measurements import Measurement, compare_measurements, measurements_equal, parse_measurement
+from tests.conftest import real_tables_or_skip
 
 VALUES = st.decimals(min_value="0.1", max_value="500", places=1).map(lambda d: float(d))
 
@@ -131,8 +131,13 @@ def test_a_bare_number_joined_to_a_measurement_is_not_dropped(text):
 
 @pytest.mark.parametrize(
     ("text", "reference", "qualifier"),
-    [("<5 mm", "Less than 5 mm.", "<"), ("< 1 cm", "Less than 1 cm", "<"), ("≤ 3 mm", "Up to 3 mm", "<="),
-     (">2 cm", "Exceeding 2 cm", ">"), (">= 2 cm", "at least 20 mm", ">=")],
+    [
+        ("<5 mm", "Less than 5 mm.", "<"),
+        ("< 1 cm", "Less than 1 cm", "<"),
+        ("≤ 3 mm", "Up to 3 mm", "<="),
+        (">2 cm", "Exceeding 2 cm", ">"),
+        (">= 2 cm", "at least 20 mm", ">="),
+    ],
 )
 def test_comparison_symbols_are_qualifiers(text, reference, qualifier):
     # "<5 mm" read as "5 mm" would count as an exact answer to "5 mm" and a wrong one to "Less than 5 mm."
@@ -148,7 +153,9 @@ def test_qualifiers_stand_alone(text):
     assert parse_measurement(text) == Measurement((5.0,), "length")
 
 
-@pytest.mark.parametrize(("text", "values"), [("A 5-mm nodule", (5.0,)), ("a 1.5-cm lymph node", (15.0,)), ("3 x 2-cm", (30.0, 20.0))])
+@pytest.mark.parametrize(
+    ("text", "values"), [("A 5-mm nodule", (5.0,)), ("a 1.5-cm lymph node", (15.0,)), ("3 x 2-cm", (30.0, 20.0))]
+)
 def test_hyphenated_units(text, values):
     # "a 5-mm nodule" is how reports write a measurement used as an adjective
     parsed = parse_measurement(text)

@@ -9,7 +9,7 @@ import pytest
 
 from rad3d_hf.scoring import optional_metrics, score
 from rad3d_hf.scoring.text_metrics import rouge1_bootstrap_mid, rouge1_fmeasure
-from scoring_data import small_rows
+from tests.scoring_data import small_rows
 
 ROWS = small_rows()
 PREDICTIONS = [r["answer_choice"] or r["answer"].split()[0] for r in ROWS]
@@ -55,8 +55,11 @@ def test_optional_metrics_are_averaged_like_the_others(monkeypatch, tmp_path):
     report = score(PREDICTIONS, ROWS, n_resamples=0, meteor=True, bertscore_model=str(tmp_path), bertscore_layers=9)
     assert calls and all(call == (str(tmp_path), 9) for call in calls)
     for number in (1, 2, 3):
-        subtask_values = [v for k, v in report.items() if k.startswith(f"task{number}/") and k.count("/") == 2
-                          and k.endswith("/bertscore_f1")]
+        subtask_values = [
+            v
+            for k, v in report.items()
+            if k.startswith(f"task{number}/") and k.count("/") == 2 and k.endswith("/bertscore_f1")
+        ]
         assert report[f"task{number}/bertscore_f1"] == pytest.approx(sum(subtask_values) / len(subtask_values))
         assert f"task{number}/meteor" in report
     assert "task4/meteor" not in report

@@ -13,7 +13,7 @@ from rad3d_hf.scoring.predictions import (
     read_predictions,
     write_predictions_jsonl,
 )
-from scoring_data import small_rows
+from tests.scoring_data import small_rows
 
 ROWS = small_rows()
 IDS = [r["id"] for r in ROWS]
@@ -25,7 +25,7 @@ def _jsonl(path, records):
 
 
 def test_jsonl_and_csv_read_the_same(tmp_path):
-    predictions = {pid: f"answer, with \"quotes\" {i}" for i, pid in enumerate(IDS)}
+    predictions = {pid: f'answer, with "quotes" {i}' for i, pid in enumerate(IDS)}
     predictions[IDS[0]] = ""
     write_predictions_jsonl(tmp_path / "p.jsonl", predictions)
     import csv
@@ -41,8 +41,10 @@ def test_jsonl_and_csv_read_the_same(tmp_path):
 
 
 def test_duplicate_ids_are_listed_with_their_lines(tmp_path):
-    path = _jsonl(tmp_path / "p.jsonl", [{"id": IDS[0], "prediction": "a"}, {"id": IDS[1], "prediction": "b"},
-                                          {"id": IDS[0], "prediction": "c"}])
+    path = _jsonl(
+        tmp_path / "p.jsonl",
+        [{"id": IDS[0], "prediction": "a"}, {"id": IDS[1], "prediction": "b"}, {"id": IDS[0], "prediction": "c"}],
+    )
     with pytest.raises(PredictionsError, match=rf"1 duplicate id\(s\): '{IDS[0]}' \(again on line 3\)"):
         read_predictions(path)
 
@@ -84,7 +86,9 @@ def test_unknown_ids_are_an_error_even_for_a_subset():
 
 def test_missing_ids_are_an_error_unless_a_subset_is_asked_for():
     predictions = {pid: "a" for pid in IDS[5:]}
-    with pytest.raises(PredictionsError, match=rf"5 of {len(IDS)} questions have no prediction: '{IDS[0]}'.*--allow-subset"):
+    with pytest.raises(
+        PredictionsError, match=rf"5 of {len(IDS)} questions have no prediction: '{IDS[0]}'.*--allow-subset"
+    ):
         join_predictions(predictions, ROWS)
     joined = join_predictions(predictions, ROWS, allow_subset=True)
     assert joined.missing_ids == IDS[:5]

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import real_tables_or_skip
 from rad3d_hf import __version__
 from rad3d_hf.catalogue import TASKS
 from rad3d_hf.scoring import score, score_details
 from rad3d_hf.scoring.report import format_table
 from rad3d_hf.scoring.statistics import cluster_index, grouped_bootstrap, resample_weights
 from rad3d_hf.scoring.synthetic import perturbed_predictions
-from scoring_data import make_row, real_test_rows, small_rows
+from tests.conftest import real_tables_or_skip
+from tests.scoring_data import make_row, real_test_rows, small_rows
 
 SMALL = small_rows()
 SMALL_PREDICTIONS = perturbed_predictions(SMALL, seed=1)
@@ -36,10 +36,20 @@ def test_keys_follow_the_documented_shapes():
         assert key in ("n", "n_volumes", "seed", "n_resamples", "cluster_by", "version") or KEY.match(key), key
     assert report["version"] == __version__ and report["seed"] == 0
     assert report["task3/Diameter/n"] + report["task3/Size/n"] == report["task3/n"] == 6
-    for key in ("task4/Lung nodule/accuracy", "task3/Diameter/rouge1", "task1/bleu1_micro", "task6/accuracy_baseline_history",
-                "task4/balanced_accuracy_ci95_low", "task5/confusion_A_none", "task5/macro_f1", "task6/accuracy_D"):
+    for key in (
+        "task4/Lung nodule/accuracy",
+        "task3/Diameter/rouge1",
+        "task1/bleu1_micro",
+        "task6/accuracy_baseline_history",
+        "task4/balanced_accuracy_ci95_low",
+        "task5/confusion_A_none",
+        "task5/macro_f1",
+        "task6/accuracy_D",
+    ):
         assert key in report
-    fractions = [v for k, v in report.items() if re.search(r"(accuracy|bleu1|rouge1|rate|f1|exact)(_|$)", k.split("/")[-1])]
+    fractions = [
+        v for k, v in report.items() if re.search(r"(accuracy|bleu1|rouge1|rate|f1|exact)(_|$)", k.split("/")[-1])
+    ]
     assert all(0 <= v <= 1 for v in fractions if not math.isnan(v))
 
 
@@ -47,7 +57,9 @@ def test_task_value_is_the_unweighted_mean_of_subtasks():
     report = score(SMALL_PREDICTIONS, SMALL, n_resamples=0)
     for number, task in TASKS.items():
         metric = "rouge1" if task.is_open else "accuracy"
-        values = [report[f"task{number}/{s.name}/{metric}"] for s in task.subtasks if f"task{number}/{s.name}/n" in report]
+        values = [
+            report[f"task{number}/{s.name}/{metric}"] for s in task.subtasks if f"task{number}/{s.name}/n" in report
+        ]
         assert report[f"task{number}/{metric}"] == pytest.approx(sum(values) / len(values))
 
 
@@ -154,7 +166,9 @@ def test_bootstrap_is_clustered_by_volume():
     stats = np.array([[0.0, 1.0]] * 50 + [[1.0, 1.0]] * 50)
     weights = resample_weights(n_clusters, 400, seed=0, stream=1).astype(float)
     groups = np.zeros(100, dtype=np.int64)
-    per_group, mean = grouped_bootstrap(clusters, n_clusters, groups, 1, stats, lambda s: s[..., 0] / s[..., 1], weights)
+    per_group, mean = grouped_bootstrap(
+        clusters, n_clusters, groups, 1, stats, lambda s: s[..., 0] / s[..., 1], weights
+    )
     assert set(np.round(mean, 6)) <= {0.0, 0.5, 1.0}
     assert per_group.shape == (400, 1)
 
@@ -205,7 +219,9 @@ def test_same_report_in_fresh_processes_with_different_hash_seeds(tmp_path):
     outputs = []
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONPATH": str(root), "PYTHONHASHSEED": hash_seed}
-        done = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1]

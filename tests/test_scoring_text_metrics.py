@@ -24,8 +24,8 @@ from rad3d_hf.scoring.text_metrics import (
     rouge_tokens,
     tokenize_13a,
 )
-from conftest import real_tables_or_skip
-from scoring_data import real_test_rows
+from tests.conftest import real_tables_or_skip
+from tests.scoring_data import real_test_rows
 
 TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
 ASCIIISH = st.text(alphabet="ab cdAB.,-;:()/&'\"0123456789\n\t", max_size=60)

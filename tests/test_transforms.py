@@ -11,7 +11,7 @@ import torch
 
 from rad3d_hf import M3DTransform
 from rad3d_hf.transforms import dhw_spacing, orient_dhw, resize_trilinear
-from rad3d_hf.volume_errors import VolumeError
+from rad3d_hf.volumes.errors import VolumeError
 from tests.volume_fixtures import LPS_AFFINE, ct_like, write_nifti
 
 SIZE = (8, 12, 10)
@@ -24,8 +24,13 @@ def _torch_resize(volume: np.ndarray, size: tuple[int, int, int]) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("shape", "size"),
-    [((40, 50, 60), (32, 16, 20)), ((7, 9, 11), (32, 25, 30)), ((33, 64, 64), (32, 64, 64)), ((1, 5, 3), (4, 1, 6)),
-     ((61, 97, 83), (32, 40, 40))],
+    [
+        ((40, 50, 60), (32, 16, 20)),
+        ((7, 9, 11), (32, 25, 30)),
+        ((33, 64, 64), (32, 64, 64)),
+        ((1, 5, 3), (4, 1, 6)),
+        ((61, 97, 83), (32, 40, 40)),
+    ],
 )
 def test_resize_equals_torch_trilinear(shape: tuple[int, int, int], size: tuple[int, int, int]) -> None:
     volume = np.random.default_rng(sum(shape)).normal(size=shape).astype(np.float32) * 300
@@ -44,7 +49,9 @@ def test_resize_clip_equals_clip_first() -> None:
     assert np.array_equal(volume, source)  # the source is never modified
 
 
-def _m3d_reference(dhw: np.ndarray, size: tuple[int, int, int], window: tuple[float, float] | None = None) -> np.ndarray:
+def _m3d_reference(
+    dhw: np.ndarray, size: tuple[int, int, int], window: tuple[float, float] | None = None
+) -> np.ndarray:
     """M3D's published recipe with MONAI: min-max, CropForeground(), Resize(mode="bilinear")."""
     import monai.transforms as mt
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rad3d_hf.cli import main
-from rad3d_hf.ct_phantom import ct_phantom, write_ct_phantom
+from rad3d_hf.volumes.phantom import ct_phantom, write_ct_phantom
 
 
 def test_phantom_is_ct_like_and_seeded(tmp_path: Path) -> None:
@@ -26,12 +26,21 @@ def test_phantom_is_ct_like_and_seeded(tmp_path: Path) -> None:
     assert np.array_equal(np.asanyarray(nib.load(path).dataobj), ct_phantom((64, 64, 20))[0])
 
 
-def test_bench_reports_every_measurement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_bench_reports_every_measurement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     assert main(["bench", "--shape", "48", "40", "24", "--volumes", "2", "--repeats", "1", "--no-monai"]) == 0
     out = capsys.readouterr().out
-    for label in ("decode: rad3d_hf.read_volume", "preprocess: M3DTransform", "decode only (ours)",
-                  "nibabel + scipy zoom", "rad3d_hf / nibabel + scipy:", "rad3d_hf / decode only:", "peak numpy memory"):
+    for label in (
+        "decode: rad3d_hf.read_volume",
+        "preprocess: M3DTransform",
+        "decode only (ours)",
+        "nibabel + scipy zoom",
+        "rad3d_hf / nibabel + scipy:",
+        "rad3d_hf / decode only:",
+        "peak numpy memory",
+    ):
         assert label in out, label
     assert re.search(r"rad3d_hf / nibabel \+ scipy: \d+\.\d\dx", out)
     assert (tmp_path / "rad3d_hf" / "bench" / "ct_phantom_48x40x24_seed0.nii.gz").is_file()

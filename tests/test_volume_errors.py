@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rad3d_hf import read_volume, read_volume_header
-from rad3d_hf.volume_errors import VolumeError
+from rad3d_hf.volumes.errors import VolumeError
 from tests.volume_fixtures import LPS_AFFINE, ct_like, write_nifti
 
 

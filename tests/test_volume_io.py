@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rad3d_hf import read_volume, read_volume_header
-from rad3d_hf.volume_io import image_path
+from rad3d_hf.volumes.decode import image_path
 from tests.volume_fixtures import LPS_AFFINE, ct_like, write_nifti
 
 SHAPES = [(5, 4, 3), (17, 9, 31), (64, 48, 7), (3, 3, 3, 2)]
@@ -84,11 +84,11 @@ def test_header_only(tmp_path: Path, suffix: str) -> None:
 
 
 def test_header_only_inflates_only_the_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rad3d_hf import volume_io
+    from rad3d_hf.volumes import gzip_stream
 
     path = write_nifti(tmp_path / "big.nii.gz", np.zeros((128, 128, 64), dtype=np.int16))
     inflated: list[int] = []
-    real = volume_io._inflate_lib.decompressobj
+    real = gzip_stream.inflate_lib.decompressobj
 
     class Counting:
         def __init__(self, **kwargs: int) -> None:
@@ -102,7 +102,7 @@ def test_header_only_inflates_only_the_start(tmp_path: Path, monkeypatch: pytest
         def __getattr__(self, name: str) -> object:
             return getattr(self.inner, name)
 
-    monkeypatch.setattr(volume_io._inflate_lib, "decompressobj", Counting)
+    monkeypatch.setattr(gzip_stream.inflate_lib, "decompressobj", Counting)
     assert read_volume_header(path).shape == (128, 128, 64)
     assert sum(inflated) < 128 * 128 * 64 * 2 // 8
 
@@ -110,10 +110,10 @@ def test_header_only_inflates_only_the_start(tmp_path: Path, monkeypatch: pytest
 def test_zlib_fallback_and_memory_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import zlib
 
-    from rad3d_hf import volume_io
+    from rad3d_hf.volumes import gzip_stream
 
     data = ct_like((12, 10, 8))
-    monkeypatch.setattr(volume_io, "_inflate_lib", zlib)  # as where isal is not installed
+    monkeypatch.setattr(gzip_stream, "inflate_lib", zlib)  # as where isal is not installed
     assert np.array_equal(read_volume(write_nifti(tmp_path / "z.nii.gz", data)), data)
     mapped = read_volume(write_nifti(tmp_path / "m.nii", data))
     assert isinstance(mapped, np.memmap) and np.array_equal(mapped, data)

@@ -14,8 +14,9 @@ from rad3d_hf.ctrate_metadata import (
     rescale_decision,
     to_hounsfield,
 )
-from rad3d_hf.volume_io import read_volume, read_volume_header
+from rad3d_hf.volumes.decode import read_volume, read_volume_header
 from tests.volume_fixtures import ct_like, metadata_csv, metadata_row
+
 
 def test_reads_ctrate_csv_and_maps_test_names(tmp_path: Path) -> None:
     path = metadata_csv(tmp_path, metadata_row("valid_1_a_1.nii.gz"), metadata_row("valid_2_b_1.nii.gz"))
@@ -24,9 +25,16 @@ def test_reads_ctrate_csv_and_maps_test_names(tmp_path: Path) -> None:
     record = metadata.lookup("test_1_a_1")
     assert record.spacing == (0.341796875, 0.341796875, 1.5)
     assert (record.rescale_slope, record.rescale_intercept, record.rescale_type) == (1.0, -1024.0, "HU")
-    assert (record.manufacturer, record.patient_sex, record.patient_age, record.number_of_slices) == ("SIEMENS", "M", "066Y", 251)
+    assert (record.manufacturer, record.patient_sex, record.patient_age, record.number_of_slices) == (
+        "SIEMENS",
+        "M",
+        "066Y",
+        251,
+    )
     assert "valid_2_b_1" in metadata and "test_2_b_1.nii.gz" in metadata and "test_3_a_1" not in metadata
-    with pytest.raises(KeyError, match=r"'test_3_a_1' \(CT-RATE 'valid_3_a_1'\) is not in the metadata .*validation_metadata.csv"):
+    with pytest.raises(
+        KeyError, match=r"'test_3_a_1' \(CT-RATE 'valid_3_a_1'\) is not in the metadata .*validation_metadata.csv"
+    ):
         metadata.lookup("test_3_a_1")
 
 
@@ -50,7 +58,9 @@ def test_rescale_rule(tmp_path: Path) -> None:
     raw = (hu.astype(np.int32) + 1024).astype(np.uint16)  # the same scan as raw scanner values
     out, applied = to_hounsfield(raw, record)
     assert applied and out.dtype == np.float32 and np.array_equal(out, hu.astype(np.float32))
-    identity = CTRateMetadata.from_csv(metadata_csv(tmp_path, metadata_row("valid_1_a_1", intercept="0")))["valid_1_a_1"]
+    identity = CTRateMetadata.from_csv(metadata_csv(tmp_path, metadata_row("valid_1_a_1", intercept="0")))[
+        "valid_1_a_1"
+    ]
     assert rescale_decision(10.0, identity) == (False, "the metadata's slope/intercept are the identity")
 
 

@@ -19,8 +19,9 @@ SIZE = (4, 16, 16)
 
 
 def _load(**kwargs):
-    import rad3d_hf  # noqa: F401
     from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401
 
     return load_dataset("3d-rad", **kwargs)
 
@@ -31,7 +32,9 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("streaming", [False, True])
-def test_demo_task6_rows_carry_earlier_volumes(demo_home: Path, monkeypatch: pytest.MonkeyPatch, streaming: bool) -> None:
+def test_demo_task6_rows_carry_earlier_volumes(
+    demo_home: Path, monkeypatch: pytest.MonkeyPatch, streaming: bool
+) -> None:
     monkeypatch.setenv("HF_HOME", str(demo_home))
     rows = list(
         _load(name="task6", split="test", demo=True, prior_volumes=True, streaming=streaming,
@@ -50,13 +53,21 @@ def test_demo_task6_rows_carry_earlier_volumes(demo_home: Path, monkeypatch: pyt
 
 
 def test_prior_volumes_need_volumes(tmp_path: Path) -> None:
-    write_table(tmp_path / "tables", "test", 4, "Lung nodule", [closed_row(4, "Lung nodule", "test", "test_7_b_1.nii.gz", "Q?", "B")])
+    write_table(
+        tmp_path / "tables",
+        "test",
+        4,
+        "Lung nodule",
+        [closed_row(4, "Lung nodule", "test", "test_7_b_1.nii.gz", "Q?", "B")],
+    )
     with pytest.raises(ValueError, match="prior_volumes=True needs volumes"):
         _load(name="task4_lung_nodule", split="test", data_dir=str(tmp_path / "tables"), prior_volumes=True,
               cache_dir=str(tmp_path / "cache"))  # fmt: skip
 
 
-def test_missing_earlier_volume_is_an_error_or_an_explicit_skip(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_earlier_volume_is_an_error_or_an_explicit_skip(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     rows = [closed_row(4, "Lung nodule", "test", f"{v}.nii.gz", "Q?", "B") for v in ("test_7_a_1", "test_7_b_1")]
     write_table(tmp_path / "tables", "test", 4, "Lung nodule", rows)
     (tmp_path / "vol").mkdir()
@@ -80,7 +91,8 @@ def test_prior_volume_paths() -> None:
     located = {"test_1_a_1": "/v/test_1_a_1.nii.gz"}
     assert prior_volume_paths(["test_1_a_1"], located.get, question_id="q") == (["/v/test_1_a_1.nii.gz"], [])
     assert prior_volume_paths(["test_1_a_1", "test_1_b_1"], located.get, question_id="q", missing="skip") == (
-        ["/v/test_1_a_1.nii.gz"], ["test_1_b_1"]
+        ["/v/test_1_a_1.nii.gz"],
+        ["test_1_b_1"],
     )
     with pytest.raises(FileNotFoundError, match="earlier volume test_1_b_1 of question q7 not found"):
         prior_volume_paths(["test_1_b_1"], located.get, question_id="q7")

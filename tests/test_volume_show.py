@@ -10,7 +10,7 @@ import pytest
 
 from rad3d_hf.cli import main
 from rad3d_hf.cli.show import config_of
-from rad3d_hf.volume_figure import _caption, render_question_figure, volume_views
+from rad3d_hf.volumes.figure import _caption, render_question_figure, volume_views
 from tests.volume_fixtures import ct_like, write_nifti
 
 
@@ -61,7 +61,9 @@ def test_question_ids_map_to_configs() -> None:
         config_of("test/task4/spleen/000001")
 
 
-def test_show_command_on_demo_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_show_command_on_demo_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     out = tmp_path / "show.png"
     cache = ["--cache-dir", str(tmp_path / "cache")]  # datasets' cache key does not cover where the demo folder is

@@ -7,9 +7,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-LPS_AFFINE = np.array(
-    [[-0.8, 0.0, 0.0, 100.0], [0.0, -0.8, 0.0, 90.0], [0.0, 0.0, 2.0, -50.0], [0.0, 0.0, 0.0, 1.0]]
-)
+LPS_AFFINE = np.array([[-0.8, 0.0, 0.0, 100.0], [0.0, -0.8, 0.0, 90.0], [0.0, 0.0, 2.0, -50.0], [0.0, 0.0, 0.0, 1.0]])
 
 
 def ct_like(shape: tuple[int, int, int] = (24, 20, 12), *, seed: int = 0) -> np.ndarray:
@@ -45,9 +43,19 @@ def metadata_row(name: str, xy: str = "[0.341796875, 0.341796875]", intercept: s
     """One CSV line of CT-RATE's metadata (the values of valid_1_a_1 unless given)."""
     fields = dict.fromkeys(METADATA_HEADER.split(","), "")
     fields.update(
-        VolumeName=name, Manufacturer="SIEMENS", PatientSex="M", PatientAge="066Y", Rows="1024", Columns="1024",
-        XYSpacing=f'"{xy}"', RescaleIntercept=intercept, RescaleSlope=slope, RescaleType="HU", NumberofSlices="251",
-        ZSpacing="1.5", StudyDate="20200101",
+        VolumeName=name,
+        Manufacturer="SIEMENS",
+        PatientSex="M",
+        PatientAge="066Y",
+        Rows="1024",
+        Columns="1024",
+        XYSpacing=f'"{xy}"',
+        RescaleIntercept=intercept,
+        RescaleSlope=slope,
+        RescaleType="HU",
+        NumberofSlices="251",
+        ZSpacing="1.5",
+        StudyDate="20200101",
     )
     return ",".join(fields.values())
 

@@ -26,7 +26,9 @@ def _timed(fn):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default="../shared/3drad", help="folder holding the published train/ and test/ tables")
+    parser.add_argument(
+        "--data-dir", default="../shared/3drad", help="folder holding the published train/ and test/ tables"
+    )
     args = parser.parse_args()
     data_dir = str(Path(args.data_dir).resolve())
 
@@ -41,17 +43,23 @@ def main() -> None:
         csvs = {s: sorted(str(p) for p in Path(data_dir, s).glob("*/*.csv")) for s in ("train", "test")}
         t_csv, _ = _timed(lambda: datasets.load_dataset("csv", data_files=csvs, cache_dir=f"{cache}/csv"))
 
-        t_build, ds = _timed(lambda: datasets.load_dataset("3d-rad", "all", data_dir=data_dir, cache_dir=f"{cache}/ours"))
+        t_build, ds = _timed(
+            lambda: datasets.load_dataset("3d-rad", "all", data_dir=data_dir, cache_dir=f"{cache}/ours")
+        )
         rows = sum(ds.num_rows.values())
-        t_reload, _ = _timed(lambda: datasets.load_dataset("3d-rad", "all", data_dir=data_dir, cache_dir=f"{cache}/ours"))
+        t_reload, _ = _timed(
+            lambda: datasets.load_dataset("3d-rad", "all", data_dir=data_dir, cache_dir=f"{cache}/ours")
+        )
         reload_code = f"""
             import time, rad3d_hf, datasets
             datasets.disable_progress_bars()
             start = time.perf_counter()
-            datasets.load_dataset("3d-rad", "all", data_dir={data_dir!r}, cache_dir={cache + '/ours'!r})
+            datasets.load_dataset("3d-rad", "all", data_dir={data_dir!r}, cache_dir={cache + "/ours"!r})
             print(time.perf_counter() - start)
         """
-        out = subprocess.run([sys.executable, "-c", textwrap.dedent(reload_code)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(reload_code)], capture_output=True, text=True, check=True
+        )
         t_reload_fresh = float(out.stdout)
 
         first_rows = {}
@@ -79,13 +87,21 @@ def main() -> None:
     worst = max(first_rows, key=first_rows.get)
     print(f"rad3d-hf {rad3d_hf.__version__}, datasets {datasets.__version__}; {rows:,} rows from {data_dir}")
     print(f"first build, all configs' rows (3d-rad 'all'):   {t_build:6.2f} s  ({rows / t_build:,.0f} rows/s)")
-    print(f"generic csv builder, same files (baseline):     {t_csv:6.2f} s  -> 3d-rad / csv = {t_build / t_csv:.2f}x the time")
-    print(f"cached reload by a fresh builder:               {t_reload:6.2f} s in this process, "
-          f"{t_reload_fresh:.2f} s in a fresh one (after imports)")
-    print(f"first streaming row, worst of {len(first_rows)} config/splits: {first_rows[worst]:6.2f} s ({worst}); "
-          f"median {sorted(first_rows.values())[len(first_rows) // 2]:.2f} s")
-    print(f"first streaming row, 'all'/train, fresh process: {cold:6.2f} s "
-          f"(after imports; importing torch, which datasets' IterableDataset does, took another {torch_import:.2f} s)")
+    print(
+        f"generic csv builder, same files (baseline):     {t_csv:6.2f} s  -> 3d-rad / csv = {t_build / t_csv:.2f}x the time"
+    )
+    print(
+        f"cached reload by a fresh builder:               {t_reload:6.2f} s in this process, "
+        f"{t_reload_fresh:.2f} s in a fresh one (after imports)"
+    )
+    print(
+        f"first streaming row, worst of {len(first_rows)} config/splits: {first_rows[worst]:6.2f} s ({worst}); "
+        f"median {sorted(first_rows.values())[len(first_rows) // 2]:.2f} s"
+    )
+    print(
+        f"first streaming row, 'all'/train, fresh process: {cold:6.2f} s "
+        f"(after imports; importing torch, which datasets' IterableDataset does, took another {torch_import:.2f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -78,7 +78,9 @@ def main() -> None:
     groups: dict[tuple[int, str], list[tuple[str, str]]] = defaultdict(list)
     for prediction, row in zip(predictions, rows):
         groups[(row["task"], row["subtask"])].append((prediction, row["answer"]))
-    print(f"{len(rows):,} test questions in {len(groups)} subtasks; {args.repeats} interleaved repeats from cold caches")
+    print(
+        f"{len(rows):,} test questions in {len(groups)} subtasks; {args.repeats} interleaved repeats from cold caches"
+    )
 
     times: dict[str, list[float]] = defaultdict(list)
     for _ in range(args.repeats):

@@ -28,12 +28,19 @@ def main() -> int:
     templates = [
         ("Is there a lung nodule in this image?", "closed", list(EXISTENCE_OPTIONS), "No", "B"),
         ("What is the diameter of the largest nodule?", "open", [], "12 mm", ""),
-        ("Pleural effusion was [0, 1] earlier. What is its status now?", "closed", list(TEMPORAL_OPTIONS),
-         TEMPORAL_OPTIONS[0], "A"),
+        (
+            "Pleural effusion was [0, 1] earlier. What is its status now?",
+            "closed",
+            list(TEMPORAL_OPTIONS),
+            TEMPORAL_OPTIONS[0],
+            "A",
+        ),
         ("Describe the abnormality in the right upper lobe.", "open", [], "A solid nodule.", ""),
     ]
-    rows = [{"id": f"q{i}", "question": q, "question_type": t, "choices": c, "answer": a, "answer_choice": l}
-            for i, (q, t, c, a, l) in ((i, templates[i % len(templates)]) for i in range(args.questions))]
+    rows = [
+        {"id": f"q{i}", "question": q, "question_type": t, "choices": c, "answer": a, "answer_choice": letter}
+        for i, (q, t, c, a, letter) in ((i, templates[i % len(templates)]) for i in range(args.questions))
+    ]
     model, processor = build_tiny(tokenizer_corpus(rows), seed=0)
     model.eval()
     shape = (1, *model.config.vision_config.image_size)
@@ -46,8 +53,9 @@ def main() -> int:
         start = time.perf_counter()
         answers: list[str] = []
         for i in range(0, len(rows), batch_size):
-            answers += generate_answers(model, processor, collate(rows[i:i + batch_size]),
-                                        max_new_tokens=args.max_new_tokens)
+            answers += generate_answers(
+                model, processor, collate(rows[i : i + batch_size]), max_new_tokens=args.max_new_tokens
+            )
         return time.perf_counter() - start, answers
 
     run(args.batch_size)  # warm-up

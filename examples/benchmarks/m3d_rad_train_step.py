@@ -51,9 +51,11 @@ def main() -> int:
         model = apply_lora(model, r=recipe.lora_r, alpha=recipe.lora_alpha, dropout=recipe.lora_dropout)
     trainable = [p for p in model.parameters() if p.requires_grad]
     total = sum(p.numel() for p in model.parameters())
-    print(f"preset {args.preset}: {total / 1e6:.1f}M parameters, {sum(p.numel() for p in trainable) / 1e6:.1f}M "
-          f"trainable; batch {args.batch_size} x {args.seq_len} tokens; {args.dtype} autocast on {device}"
-          f"{'; gradient checkpointing' if args.gradient_checkpointing else ''}")
+    print(
+        f"preset {args.preset}: {total / 1e6:.1f}M parameters, {sum(p.numel() for p in trainable) / 1e6:.1f}M "
+        f"trainable; batch {args.batch_size} x {args.seq_len} tokens; {args.dtype} autocast on {device}"
+        f"{'; gradient checkpointing' if args.gradient_checkpointing else ''}"
+    )
     optimizer = torch.optim.AdamW(trainable, lr=recipe.learning_rate, weight_decay=0.0)
 
     n_image = config.num_image_tokens
@@ -63,11 +65,15 @@ def main() -> int:
     image_shape = (vision.in_channels, *vision.image_size) if vision else (1, *TINY_VISION["image_size"])
     ids = torch.randint(10, config.text_config.vocab_size, (args.batch_size, args.seq_len), device=device)
     ids[:, 0] = 1
-    ids[:, 1:1 + n_image] = config.image_token_id
+    ids[:, 1 : 1 + n_image] = config.image_token_id
     labels = ids.clone()
     labels[:, : 1 + n_image + 8] = -100
-    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels,
-             "pixel_values": torch.rand(args.batch_size, *image_shape, device=device)}
+    batch = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": labels,
+        "pixel_values": torch.rand(args.batch_size, *image_shape, device=device),
+    }
     dtype = getattr(torch, args.dtype)
     cuda = device.type == "cuda"
     if cuda:
@@ -88,8 +94,10 @@ def main() -> int:
     rest = times[1:] or times
     print(f"step 1: {times[0]:.3f} s; steps 2-{len(times)}: {sum(rest) / len(rest):.3f} s mean; loss {loss.item():.3f}")
     if cuda:
-        print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB allocated, "
-              f"{torch.cuda.max_memory_reserved(device) / 2**30:.2f} GiB reserved")
+        print(
+            f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB allocated, "
+            f"{torch.cuda.max_memory_reserved(device) / 2**30:.2f} GiB reserved"
+        )
     return 0
 
 

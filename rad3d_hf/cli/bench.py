@@ -19,6 +19,7 @@ better than the rates do.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -56,7 +57,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def ours_decode(path: str) -> int:
-    from rad3d_hf.volume_io import read_volume
+    from rad3d_hf.volumes.decode import read_volume
 
     return int(read_volume(path).shape[-1])
 
@@ -131,7 +132,7 @@ def _best_seconds(work: Callable[[], Any], repeats: int) -> float:
 
 def phantom_path(shape: tuple[int, int, int]) -> Path:
     """The cached benchmark phantom of ``shape``, written on first use (atomically)."""
-    from rad3d_hf.ct_phantom import write_ct_phantom
+    from rad3d_hf.volumes.phantom import write_ct_phantom
 
     home = Path(os.environ.get("HF_HOME") or Path("~/.cache/huggingface").expanduser())
     path = home / "rad3d_hf" / "bench" / f"ct_phantom_{'x'.join(map(str, shape))}_seed0.nii.gz"
@@ -147,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
     import nibabel as nib
 
     from rad3d_hf.transforms import M3DTransform
-    from rad3d_hf.volume_io import INFLATE_BACKEND, _inflate_lib, read_volume, read_volume_header
+    from rad3d_hf.volumes.decode import read_volume, read_volume_header
+    from rad3d_hf.volumes.gzip_stream import INFLATE_BACKEND, inflate_lib
 
     path = Path(args.file) if args.file else phantom_path(tuple(args.shape))
     path_str = str(path)
@@ -160,9 +162,9 @@ def run(args: argparse.Namespace) -> int:
     report.line(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start; "
                 f"inflate backend: {INFLATE_BACKEND}")  # fmt: skip
 
-    report.section("single process (best of %d)" % args.repeats)
+    report.section(f"single process (best of {args.repeats})")
     blob = path.read_bytes()
-    inflate = _best_seconds(lambda: _inflate_lib.decompress(blob, 31), args.repeats)
+    inflate = _best_seconds(lambda: inflate_lib.decompress(blob, 31), args.repeats)
     ours = _best_seconds(lambda: read_volume(path), args.repeats)
     nibabel = _best_seconds(lambda: np.asanyarray(nib.load(path).dataobj), args.repeats)
     report.rate("inflate only (in memory, the ceiling)", inflate, extra=f"{header.nbytes / inflate / 1e6:.0f} MB/s out")
@@ -227,10 +229,8 @@ def _import_in_parent(*, monai: bool) -> None:
     import torch.utils.data  # noqa: F401
 
     if monai:
-        try:
-            import monai.transforms  # noqa: F401
-        except ImportError:
-            pass
+        with contextlib.suppress(ImportError):
+            import monai.transforms
 
 
 def _torch_recipe(voxels: np.ndarray) -> Any:

@@ -37,15 +37,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("predictions", type=Path, help='predictions file: .jsonl ({"id", "prediction"} per line) or .csv')
-    parser.add_argument("--split", default="test", choices=("train", "test"), help="split the ids belong to (default: test)")
+    parser.add_argument(
+        "predictions", type=Path, help='predictions file: .jsonl ({"id", "prediction"} per line) or .csv'
+    )
+    parser.add_argument(
+        "--split", default="test", choices=("train", "test"), help="split the ids belong to (default: test)"
+    )
     parser.add_argument(
         "--data-dir",
         default=None,
         help="folder or fsspec URL holding the QA tables (default: the Hub dataset Tang-xiaoxiao/3D-RAD)",
     )
     parser.add_argument(
-        "--demo", action="store_true", help="score against the built-in demo source (generated locally; overrides --data-dir)"
+        "--demo",
+        action="store_true",
+        help="score against the built-in demo source (generated locally; overrides --data-dir)",
     )
     parser.add_argument(
         "--config",
@@ -60,7 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="score only the questions that have a prediction and report the coverage (default: missing ids are an error)",
     )
-    parser.add_argument("--seed", type=_non_negative_int, default=DEFAULT_SEED, help=f"bootstrap seed (default: {DEFAULT_SEED})")
+    parser.add_argument(
+        "--seed", type=_non_negative_int, default=DEFAULT_SEED, help=f"bootstrap seed (default: {DEFAULT_SEED})"
+    )
     parser.add_argument(
         "--resamples",
         type=_non_negative_int,

@@ -52,8 +52,9 @@ def find_row(
     cache_dir: str | None = None,
 ) -> dict[str, Any]:
     """The dataset row of ``question_id`` with its volume (and earlier volumes)."""
-    import rad3d_hf  # noqa: F401  (makes "3d-rad" resolve)
     from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401  (makes "3d-rad" resolve)
 
     config, split = config_of(question_id)
     if volumes_dir is None and not demo:
@@ -69,7 +70,7 @@ def find_row(
 
 
 def run(args: argparse.Namespace) -> int:
-    from rad3d_hf.volume_figure import render_question_figure
+    from rad3d_hf.volumes.figure import render_question_figure
 
     row = find_row(
         args.id, data_dir=args.data_dir, volumes_dir=args.volumes_dir, demo=args.demo, priors=not args.no_priors,

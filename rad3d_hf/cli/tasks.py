@@ -33,7 +33,9 @@ def format_catalogue(counts: dict[tuple[int, str], int] | None = None) -> str:
             line += "".join(f" {counts.get((task.number, s), 0):,} |" for s in ("train", "test"))
         lines.append(line)
     if counts:
-        total = "".join(f" **{sum(v for (t, s), v in counts.items() if s == split):,}** |" for split in ("train", "test"))
+        total = "".join(
+            f" **{sum(v for (t, s), v in counts.items() if s == split):,}** |" for split in ("train", "test")
+        )
         lines.append("| | **all** | | | |" + total)
     return "\n".join(lines)
 

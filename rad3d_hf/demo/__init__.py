@@ -50,7 +50,7 @@ from rad3d_hf.demo.findings import RENDERED_FINDINGS, PatientTruth, ScanTruth, d
 from rad3d_hf.demo.phantoms import render_scan, write_volume
 from rad3d_hf.demo.tables import build_tables, write_tables
 
-__all__ = ["DEMO_FORMAT_VERSION", "default_demo_root", "ensure_demo_data", "MANIFEST_NAME", "VOLUMES_DIR"]
+__all__ = ["DEMO_FORMAT_VERSION", "MANIFEST_NAME", "VOLUMES_DIR", "default_demo_root", "ensure_demo_data"]
 
 # Bump when the generated content changes, so cached folders of an older layout are not reused.
 DEMO_FORMAT_VERSION = 1
@@ -128,7 +128,7 @@ def _generate(root: Path, seed: int) -> None:
     table_paths = write_tables(root, tables)
     (root / VOLUMES_DIR).mkdir()
     volumes: dict[str, Any] = {}
-    for split, patients in cohort.items():
+    for patients in cohort.values():
         for patient in patients:
             for scan, reconstruction, stem in patient.volumes():
                 volume = render_scan(patient, scan, reconstruction, seed)

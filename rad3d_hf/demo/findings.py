@@ -151,7 +151,7 @@ class Grid:
 
     def snap(self, xyz: tuple[float, float, float]) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
         """The nearest voxel centre: its index and world position."""
-        ijk = tuple(int(round(v)) for v in self.to_voxel(xyz))
+        ijk = tuple(round(v) for v in self.to_voxel(xyz))
         return ijk, self.to_world(ijk)  # type: ignore[return-value]
 
 
@@ -339,9 +339,7 @@ def _patient(
         placed.append((centre, max_radius))
         axis = "x" if rng.random() < 0.5 else "y"
         lobe = anatomy.lobe_of(side, *centre)
-        tracks.append(
-            (span, [Nodule(track, lobe, ijk, centre, long + int(g), short + int(g), axis) for g in growth])
-        )
+        tracks.append((span, [Nodule(track, lobe, ijk, centre, long + int(g), short + int(g), axis) for g in growth]))
     labels["Lung nodule"] = [any(a <= i < b for (a, b), _ in tracks) for i in range(n_scans)]
 
     effusion_side = "right" if rng.random() < 0.5 else "left"
@@ -376,7 +374,7 @@ def _patient(
         anatomy=anatomy,
         scans=scans,
         reconstructions={s: ((1, 2) if s in recon2 else (1,)) for s in letters},
-        aorta_diameter_mm=int(round(2 * anatomy.aorta_radius)),
+        aorta_diameter_mm=round(2 * anatomy.aorta_radius),
     )
 
 

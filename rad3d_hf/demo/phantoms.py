@@ -101,7 +101,7 @@ def render_scan(patient: PatientTruth, scan: ScanTruth, reconstruction: int, see
     sx0, sy0 = a.spine_centre
     canvas.paint(lambda x, y, z: (x - sx0) ** 2 + (y - sy0) ** 2 <= a.spine_radius**2, BONE_HU)
 
-    for side, lung in a.lungs.items():
+    for lung in a.lungs.values():
         canvas.paint(lambda x, y, z, lung=lung: lung.normalised(x, y, z) <= 1.0, LUNG_HU)
         if scan.has("Emphysema"):
             # low attenuation in the upper zones

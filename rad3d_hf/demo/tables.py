@@ -266,7 +266,7 @@ def build_tables(cohort: dict[str, list[PatientTruth]], seed: int) -> dict[Table
 def _add_patient(tables: dict[TableKey, list[Row]], split: str, patient: PatientTruth, seed: int) -> None:
     for task_number, items_for in _OPEN_ITEMS.items():
         task = TASKS[task_number]
-        for scan, reconstruction, stem in patient.volumes():
+        for scan, _reconstruction, stem in patient.volumes():
             per_file = items_for(patient, scan)
             for sub in task.subtasks_in(split):
                 items = per_file.get(sub.name, [])
@@ -278,7 +278,7 @@ def _add_patient(tables: dict[TableKey, list[Row]], split: str, patient: Patient
                     tables[(split, task.folder, sub.name)].append(_open_row(task, sub, split, stem, question, answer))
 
     existence = TASKS[4]
-    for scan, reconstruction, stem in patient.volumes():
+    for scan, _reconstruction, stem in patient.volumes():
         for finding in FINDINGS:
             sub = existence.subtask(finding)
             rnd = _rnd(seed, split, patient.patient_id, scan.letter, "existence", finding)

@@ -52,22 +52,46 @@ def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
         tops = [value, high if _finite(high) else value]
         majority = metrics.get(f"{key}_baseline_majority")
         if _finite(majority):
-            ax.hlines(majority * 100, pos - 0.42, pos + 0.42, colors="black", linestyles="-", linewidth=2.2,
-                      label=None if shown_majority else "blind: majority answer per subtask")
+            ax.hlines(
+                majority * 100,
+                pos - 0.42,
+                pos + 0.42,
+                colors="black",
+                linestyles="-",
+                linewidth=2.2,
+                label=None if shown_majority else "blind: majority answer per subtask",
+            )
             shown_majority = True
         history = metrics.get(f"{key}_baseline_history")
         if _finite(history):
-            ax.hlines(history * 100, pos - 0.42, pos + 0.42, colors="#c00000", linestyles="--", linewidth=2.2,
-                      label=None if shown_history else "blind: text-only history rule (Task 6)")
+            ax.hlines(
+                history * 100,
+                pos - 0.42,
+                pos + 0.42,
+                colors="#c00000",
+                linestyles="--",
+                linewidth=2.2,
+                label=None if shown_history else "blind: text-only history rule (Task 6)",
+            )
             shown_history = True
         tops += [v for v in (majority, history) if _finite(v)]
-        ax.text(pos, 100 * max(tops) + 1.2, f"{100 * value:.1f}", ha="center", va="bottom", fontsize=10, fontweight="bold")
+        ax.text(
+            pos, 100 * max(tops) + 1.2, f"{100 * value:.1f}", ha="center", va="bottom", fontsize=10, fontweight="bold"
+        )
     ax.set_xticks(positions, [_LABELS[name] for _, name in bars], fontsize=9)
     for number in sorted({n for n, _ in bars}):
         centre = sum(p for p, (n, _) in zip(positions, bars) if n == number) / sum(n == number for n, _ in bars)
         name = textwrap.fill(TASKS[number].name, 14)
-        ax.text(centre, -0.09, f"Task {number}\n{name}", transform=ax.get_xaxis_transform(), ha="center", va="top",
-                fontsize=9, fontweight="bold")
+        ax.text(
+            centre,
+            -0.09,
+            f"Task {number}\n{name}",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="top",
+            fontsize=9,
+            fontweight="bold",
+        )
     ax.set_ylim(0, 108)
     unit = "patients" if metrics.get("cluster_by") == "patient" else "CT volumes"
     ax.set_ylabel(f"score (%); error bars: 95% CI resampling {unit}")
@@ -93,7 +117,9 @@ def _confusion_panel(ax: Any, metrics: Mapping[str, Any], number: int) -> None:
             colour = "white" if shares[i, j] > 0.6 else "black"
             label = f"{int(counts[i, j]):,}\n{100 * shares[i, j]:.0f}%"
             ax.text(j, i, label, ha="center", va="center", fontsize=8, color=colour)
-    ax.set_xticks(range(len(predicted)), [f"{p}\n{s}" for p, s in zip(predicted, (*_SHORT_OPTIONS, "unread"))], fontsize=8)
+    ax.set_xticks(
+        range(len(predicted)), [f"{p}\n{s}" for p, s in zip(predicted, (*_SHORT_OPTIONS, "unread"))], fontsize=8
+    )
     ax.set_yticks(range(len(letters)), [f"{r} {s}" for r, s in zip(letters, _SHORT_OPTIONS)], fontsize=8)
     ax.set_xlabel("answer read from the prediction")
     ax.set_ylabel("reference")

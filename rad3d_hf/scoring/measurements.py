@@ -2,7 +2,8 @@
 
 Grammar (case-insensitive, anywhere in the text): an optional qualifier, one to three numbers joined by ``x``/``×``/``*``
 or ``by`` (dimensions) or a single ``-``/``to`` (a range), then a unit: ``mm``, ``cm``, ``m``, the spelled-out
-``millimet(er|re)s``, ``centimet(er|re)s``, or ``%``, possibly hyphenated ("a 5-mm nodule"); dimensions may also carry a unit each ("3 cm x 2 cm"). Examples:
+``millimet(er|re)s``, ``centimet(er|re)s``, or ``%``, possibly hyphenated ("a 5-mm nodule");
+dimensions may also carry a unit each ("3 cm x 2 cm"). Examples:
 "22 mm", "2.5 cm", "3 x 2 cm", "3 cm x 2 cm", "3.0 by 2.0 cm", "30x13 mm", "2-3 mm", "Less than 1 cm.",
 "Approximately 9 cm.", "13 millimeters", "50% loss".
 

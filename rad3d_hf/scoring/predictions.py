@@ -31,7 +31,9 @@ def _listing(ids: Sequence[str]) -> str:
     return f"{shown}{more}"
 
 
-def _add(found: dict[str, str], duplicates: dict[str, list[int]], pid: Any, prediction: Any, where: str, line: int) -> None:
+def _add(
+    found: dict[str, str], duplicates: dict[str, list[int]], pid: Any, prediction: Any, where: str, line: int
+) -> None:
     if not isinstance(pid, str) or not pid:
         raise PredictionsError(f"{where}: 'id' must be a non-empty string, got {pid!r}")
     if not isinstance(prediction, str):
@@ -54,7 +56,9 @@ def _read_jsonl(path: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
             except json.JSONDecodeError as error:
                 raise PredictionsError(f"{where}: not valid JSON ({error.msg})") from None
             if not isinstance(record, dict) or "id" not in record or "prediction" not in record:
-                raise PredictionsError(f'{where}: expected an object with "id" and "prediction", got {line.strip()[:80]!r}')
+                raise PredictionsError(
+                    f'{where}: expected an object with "id" and "prediction", got {line.strip()[:80]!r}'
+                )
             _add(found, duplicates, record["id"], record["prediction"], where, line_number)
     return found, duplicates
 
@@ -87,7 +91,9 @@ def read_predictions(path: str | Path) -> dict[str, str]:
     try:
         found, duplicates = _read_csv(path) if suffix == ".csv" else _read_jsonl(path)
     except UnicodeDecodeError as error:
-        raise PredictionsError(f"{path}: not UTF-8 text ({error.reason} at byte value {error.object[error.start]:#04x})") from None
+        raise PredictionsError(
+            f"{path}: not UTF-8 text ({error.reason} at byte value {error.object[error.start]:#04x})"
+        ) from None
     except csv.Error as error:
         raise PredictionsError(f"{path}: not a readable CSV file ({error})") from None
     if duplicates:

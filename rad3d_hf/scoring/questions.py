@@ -71,7 +71,9 @@ def check_rows(predictions: Sequence[Any], references: Sequence[Mapping[str, Any
         if task is None or (task.number, row["subtask"]) not in _KNOWN_SUBTASKS:
             task = TASKS.get(int(row["task"])) if str(row["task"]).isdigit() else None
             if task is None:
-                raise ValueError(f"{_where(position, row)} has task {row['task']!r}; tasks are numbered 1-6 as in the paper")
+                raise ValueError(
+                    f"{_where(position, row)} has task {row['task']!r}; tasks are numbered 1-6 as in the paper"
+                )
             try:
                 task.subtask(str(row["subtask"]))
             except KeyError as error:
@@ -110,7 +112,12 @@ def score_question(prediction: str, row: Mapping[str, Any], task: TaskInfo) -> Q
     if task.is_open:
         result.score = rouge1_fmeasure(prediction, result.answer)
         matches, hyp_len, ref_len = bleu1_counts(prediction, result.answer)
-        result.details = {"rouge1": result.score, "bleu1_matches": matches, "bleu1_hyp_len": hyp_len, "bleu1_ref_len": ref_len}
+        result.details = {
+            "rouge1": result.score,
+            "bleu1_matches": matches,
+            "bleu1_hyp_len": hyp_len,
+            "bleu1_ref_len": ref_len,
+        }
         if task.number == 3:
             reference = parse_measurement(result.answer)
             measured = parse_measurement(prediction)

@@ -64,7 +64,9 @@ def format_table(metrics: Mapping[str, Any], *, subtasks: bool = True, title: st
         f"{metrics.get('cluster_by', 'volume')} resamples)"
     )
     if "coverage" in metrics:
-        lines.append(f"subset: {metrics['n']:,} of {metrics['n_expected']:,} questions scored ({_pct(metrics['coverage'])}%)")
+        lines.append(
+            f"subset: {metrics['n']:,} of {metrics['n_expected']:,} questions scored ({_pct(metrics['coverage'])}%)"
+        )
     columns = f"{'':<34}{'score':>8}  {'95% CI':<16}{'majority':>9}{'text-only':>10}{'micro':>8}"
     rule = "-" * len(columns)
     lines += [rule, columns, rule]

@@ -159,9 +159,7 @@ def _measurement_metrics(prefix: str, questions: Sequence[QuestionResult], out: 
         "measurement_exact": _measurement_exact(questions),
         "measurement_abs_error_mm": _fmean([q.details["abs_error_mm"] for q in compared]) if compared else math.nan,
         "measurement_rel_error": _fmean(relative) if relative else math.nan,
-        "measurement_unparseable_rate": (
-            sum(q.parsed is None for q in scored) / len(scored) if scored else math.nan
-        ),
+        "measurement_unparseable_rate": (sum(q.parsed is None for q in scored) / len(scored) if scored else math.nan),
     }
     for name, value in values.items():
         out[f"{prefix}{name}"] = value

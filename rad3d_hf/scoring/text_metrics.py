@@ -30,11 +30,20 @@ _ROUGE_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 # mteval-v13a's rules: isolate most ASCII punctuation (a character table: the same output as a regular expression
 # replacing each such character by itself between spaces, several times faster), then split periods and commas
 # unless they sit between digits, and split a dash that follows a digit.
-_13A_PUNCTUATION = "".join(
-    chr(c)
-    for lo, hi in ((ord("{"), ord("~")), (ord("["), ord("`")), (ord(" "), ord("&")), (ord("("), ord("+")), (ord(":"), ord("@")))
-    for c in range(lo, hi + 1)
-) + "/"
+_13A_PUNCTUATION = (
+    "".join(
+        chr(c)
+        for lo, hi in (
+            (ord("{"), ord("~")),
+            (ord("["), ord("`")),
+            (ord(" "), ord("&")),
+            (ord("("), ord("+")),
+            (ord(":"), ord("@")),
+        )
+        for c in range(lo, hi + 1)
+    )
+    + "/"
+)
 _13A_ISOLATE = str.maketrans({c: f" {c} " for c in _13A_PUNCTUATION})
 _13A_PERIOD_COMMA: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"([^0-9])([\.,])"), r"\1 \2 "),

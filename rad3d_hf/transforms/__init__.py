@@ -19,14 +19,14 @@ like a chest CT series scrolled from the top. A plain array is taken to be in ``
 """
 
 from rad3d_hf.transforms.m3d import M3D_SIZE, RECIPE_VERSION, M3DTransform
-from rad3d_hf.transforms.orientation import DHW_AXIS_CODES, dhw_spacing, orient_dhw
 from rad3d_hf.transforms.resize import resize_trilinear
+from rad3d_hf.volumes.orientation import DHW_AXIS_CODES, dhw_spacing, orient_dhw
 
 __all__ = [
     "DHW_AXIS_CODES",
     "M3D_SIZE",
-    "M3DTransform",
     "RECIPE_VERSION",
+    "M3DTransform",
     "dhw_spacing",
     "orient_dhw",
     "resize_trilinear",

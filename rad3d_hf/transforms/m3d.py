@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rad3d_hf.transforms.orientation import DHW_AXIS_CODES, orient_dhw
 from rad3d_hf.transforms.resize import resize_trilinear
-from rad3d_hf.volume_errors import VolumeError
-from rad3d_hf.volume_io import image_path, read_volume
+from rad3d_hf.volumes.decode import image_path, read_volume
+from rad3d_hf.volumes.errors import VolumeError
+from rad3d_hf.volumes.orientation import DHW_AXIS_CODES, orient_dhw
 
 if TYPE_CHECKING:
     import nibabel as nib
     import torch
 
-    from rad3d_hf.preprocessed_cache import PreprocessedCache
+    from rad3d_hf.volumes.cache import PreprocessedCache
 
 M3D_SIZE: tuple[int, int, int] = (32, 256, 256)
 # Bumped whenever the recipe's output changes, so cached outputs of an older recipe are never reused.
@@ -65,7 +65,7 @@ class M3DTransform:
         window: optional HU window ``(low, high)`` clipped before normalising, e.g. ``(-1000, 1000)`` (CT-CLIP's) or a
             lung window ``(-1350, 150)``; ``None`` (M3D's recipe) keeps the full range.
         crop_foreground: crop to the voxels above the volume's minimum before resizing (M3D's recipe: True).
-        cache: a :class:`~rad3d_hf.preprocessed_cache.PreprocessedCache` for outputs of file-backed volumes.
+        cache: a :class:`~rad3d_hf.volumes.cache.PreprocessedCache` for outputs of file-backed volumes.
         volume_column / prior_column: the row keys read when called on a dataset row.
 
     Called on an array (``(D, H, W)``, or ``affine=`` to reorient an ``(x, y, z)`` NIfTI array), an image or a path it
@@ -210,7 +210,7 @@ class M3DTransform:
             if self._is_model_input(array):
                 return np.ascontiguousarray(array, dtype=np.float32).reshape(1, *self.size)
             return self.apply(array, source=path)
-        from rad3d_hf.volume_io import read_volume_header
+        from rad3d_hf.volumes.decode import read_volume_header
 
         return self.apply(read_volume(path), affine=read_volume_header(path).affine, source=path)
 

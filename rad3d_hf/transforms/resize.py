@@ -22,9 +22,7 @@ def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return i0, i1, (np.float32(1) - w1), w1
 
 
-def resize_trilinear(
-    volume: np.ndarray, size: Sequence[int], *, clip: tuple[float, float] | None = None
-) -> np.ndarray:
+def resize_trilinear(volume: np.ndarray, size: Sequence[int], *, clip: tuple[float, float] | None = None) -> np.ndarray:
     """Resize a 3D array to ``size`` exactly as ``interpolate(mode="trilinear", align_corners=False)`` does.
 
     Trilinear interpolation is separable, so each output slice is interpolated along axis 0 from the only two source

@@ -56,9 +56,22 @@ _LAMED_VISION_FIELDS = {
     "vision_select_feature": "patch",
 }
 _LAMED_ONLY_FIELDS = (
-    "image_channel", "image_size", "patch_size", "mm_hidden_size", "proj_pooling_size", "segmentation_module",
-    "num_new_tokens", "seg_token_id", "freeze_vision_tower", "tune_mm_mlp_adapter", "pretrain_mm_mlp_adapter",
-    "pretrain_vision_model", "pretrain_seg_module", "auto_map", "architectures", *_LAMED_VISION_FIELDS,
+    "image_channel",
+    "image_size",
+    "patch_size",
+    "mm_hidden_size",
+    "proj_pooling_size",
+    "segmentation_module",
+    "num_new_tokens",
+    "seg_token_id",
+    "freeze_vision_tower",
+    "tune_mm_mlp_adapter",
+    "pretrain_mm_mlp_adapter",
+    "pretrain_vision_model",
+    "pretrain_seg_module",
+    "auto_map",
+    "architectures",
+    *_LAMED_VISION_FIELDS,
 )
 
 
@@ -68,9 +81,11 @@ def map_lamed_key(key: str) -> str | None:
         return None
     for old, new in KEY_MAP:
         if key.startswith(old):
-            return new + key[len(old):]
-    raise KeyError(f"{key!r} is not a M3D-LaMed key (expected one of the prefixes "
-                   f"{[p for p, _ in KEY_MAP] + list(UNUSED_PREFIXES)})")
+            return new + key[len(old) :]
+    raise KeyError(
+        f"{key!r} is not a M3D-LaMed key (expected one of the prefixes "
+        f"{[p for p, _ in KEY_MAP] + list(UNUSED_PREFIXES)})"
+    )
 
 
 @dataclass
@@ -83,9 +98,11 @@ class LoadReport:
 
     def summary(self) -> str:
         families = sorted({".".join(k.split(".")[:2]) for k in self.unused})
-        return (f"{len(self.unused)} unused keys ({', '.join(families) or 'none'}), "
-                f"{len(self.recomputed)} recomputed buffers dropped, "
-                f"{len(self.expected_missing)} expected-missing keys")
+        return (
+            f"{len(self.unused)} unused keys ({', '.join(families) or 'none'}), "
+            f"{len(self.recomputed)} recomputed buffers dropped, "
+            f"{len(self.expected_missing)} expected-missing keys"
+        )
 
 
 def convert_lamed_state_dict(state_dict: Mapping[str, Any]) -> tuple[dict[str, Any], LoadReport]:
@@ -127,8 +144,7 @@ def load_lamed_state_dict(model, state_dict: Mapping[str, Any]) -> LoadReport:
     return report
 
 
-def config_from_lamed(lamed_config: Mapping[str, Any], *, image_token_id: int,
-                      vision: Mapping[str, Any] | None = None):
+def config_from_lamed(lamed_config: Mapping[str, Any], *, image_token_id: int, vision: Mapping[str, Any] | None = None):
     """An :class:`M3DRadConfig` from a M3D-LaMed ``config.json`` (model_type ``lamed_phi3`` or ``lamed_llama``).
 
     M3D-LaMed's config does not record the ViT's width and depth (M3D always used 768 wide, 12 layers, 12 heads);
@@ -142,8 +158,9 @@ def config_from_lamed(lamed_config: Mapping[str, Any], *, image_token_id: int,
         raise ValueError(f"model_type {lamed_type!r} is not a M3D-LaMed type ({sorted(_LAMED_TEXT_MODEL_TYPES)})")
     for name, required in _LAMED_VISION_FIELDS.items():
         if name in settings and settings[name] != required:
-            raise ValueError(f"M3D-LaMed config field {name}={settings[name]!r} is not supported (expected "
-                             f"{required!r})")
+            raise ValueError(
+                f"M3D-LaMed config field {name}={settings[name]!r} is not supported (expected {required!r})"
+            )
     vision_fields = {
         "in_channels": settings.get("image_channel", 1),
         "image_size": list(settings.get("image_size", (32, 256, 256))),
@@ -152,13 +169,16 @@ def config_from_lamed(lamed_config: Mapping[str, Any], *, image_token_id: int,
     }
     width = vision_fields.get("hidden_size", 768)
     if settings.get("mm_hidden_size", width) != width:
-        raise ValueError(f"mm_hidden_size={settings['mm_hidden_size']} but the ViT is {width} wide; pass "
-                         f"vision={{'hidden_size': ...}} for a checkpoint with another ViT")
+        raise ValueError(
+            f"mm_hidden_size={settings['mm_hidden_size']} but the ViT is {width} wide; pass "
+            f"vision={{'hidden_size': ...}} for a checkpoint with another ViT"
+        )
     pooling = settings.get("proj_pooling_size", 2)
     text = {k: v for k, v in settings.items() if k not in _LAMED_ONLY_FIELDS}
     text["model_type"] = _LAMED_TEXT_MODEL_TYPES[lamed_type]
-    return M3DRadConfig(vision_config=vision_fields, text_config=text, pooling_size=pooling,
-                        image_token_id=image_token_id)
+    return M3DRadConfig(
+        vision_config=vision_fields, text_config=text, pooling_size=pooling, image_token_id=image_token_id
+    )
 
 
 def read_state_dict(directory: str | Path) -> dict[str, Any]:
@@ -200,8 +220,9 @@ def from_lamed_checkpoint(directory: str | Path, *, dtype=None, vision: Mapping[
         raise FileNotFoundError(f"{config_path} not found: pass the folder of a downloaded M3D-LaMed checkpoint")
     tokenizer = AutoTokenizer.from_pretrained(directory)
     added = ensure_special_tokens(tokenizer)
-    config = config_from_lamed(json.loads(config_path.read_text()),
-                               image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), vision=vision)
+    config = config_from_lamed(
+        json.loads(config_path.read_text()), image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), vision=vision
+    )
     model = M3DRadForCausalLM._from_config(config, dtype=dtype) if dtype is not None else M3DRadForCausalLM(config)
     report = load_lamed_state_dict(model, read_state_dict(directory))
     if added or len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
@@ -213,8 +234,8 @@ def from_lamed_checkpoint(directory: str | Path, *, dtype=None, vision: Mapping[
 __all__ = [
     "EXPECTED_MISSING",
     "KEY_MAP",
-    "LoadReport",
     "UNUSED_PREFIXES",
+    "LoadReport",
     "config_from_lamed",
     "convert_lamed_state_dict",
     "from_lamed_checkpoint",

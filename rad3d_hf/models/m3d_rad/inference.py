@@ -23,8 +23,9 @@ class PredictionCollator(M3DRadCollator):
 
 
 @torch.inference_mode()
-def generate_answers(model, processor: M3DRadProcessor, batch: Mapping[str, Any], *,
-                     max_new_tokens: int = 256) -> list[str]:
+def generate_answers(
+    model, processor: M3DRadProcessor, batch: Mapping[str, Any], *, max_new_tokens: int = 256
+) -> list[str]:
     """Greedy answers for one collated batch (``input_ids``, ``attention_mask``, ``pixel_values``).
 
     256 new tokens is the 3D-RAD evaluation's limit; generation stops earlier once every row has produced EOS.
@@ -38,7 +39,7 @@ def generate_answers(model, processor: M3DRadProcessor, batch: Mapping[str, Any]
         pad_token_id=processor.tokenizer.pad_token_id,
         eos_token_id=processor.tokenizer.eos_token_id,
     )
-    return processor.decode(output[:, inputs["input_ids"].shape[1]:])
+    return processor.decode(output[:, inputs["input_ids"].shape[1] :])
 
 
 __all__ = ["PredictionCollator", "generate_answers"]

@@ -132,14 +132,17 @@ class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
         """(B, C, D, H, W) images -> (B, num_image_tokens, text hidden size) embeddings."""
         expected = (self.config.vision_config.in_channels, *self.config.vision_config.image_size)
         if pixel_values.ndim != 5 or tuple(pixel_values.shape[1:]) != expected:
-            raise ValueError(f"pixel_values must have shape (batch, {', '.join(map(str, expected))}), "
-                             f"got {tuple(pixel_values.shape)}")
+            raise ValueError(
+                f"pixel_values must have shape (batch, {', '.join(map(str, expected))}), "
+                f"got {tuple(pixel_values.shape)}"
+            )
         pixel_values = pixel_values.to(dtype=self.vision_tower.norm.weight.dtype)
         hidden, _ = self.vision_tower(pixel_values)
         return self.mm_projector(hidden[:, 1:])  # drop the CLS token, as M3D's "patch" feature selection does
 
-    def merge_image_features(self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor,
-                             image_features: torch.Tensor) -> torch.Tensor:
+    def merge_image_features(
+        self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor, image_features: torch.Tensor
+    ) -> torch.Tensor:
         """Write ``image_features`` into ``inputs_embeds`` where ``input_ids`` holds the image token, row by row."""
         image_token_id = self.config.image_token_id
         if image_token_id is None:

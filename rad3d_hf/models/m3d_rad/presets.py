@@ -46,22 +46,31 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     # The tiny model starts from random weights, so it needs a far larger step than LoRA on a pretrained model.
-    "tiny": Recipe(learning_rate=3e-3, per_device_train_batch_size=8, num_train_epochs=3, bf16=False,
-                   max_length=256),
+    "tiny": Recipe(learning_rate=3e-3, per_device_train_batch_size=8, num_train_epochs=3, bf16=False, max_length=256),
     "phi3-4b": Recipe(learning_rate=5e-5, per_device_train_batch_size=8, num_train_epochs=5),
     "llama2-7b": Recipe(learning_rate=5e-5, per_device_train_batch_size=8, num_train_epochs=4),
 }
 
 
-def tiny_config(*, vocab_size: int, image_token_id: int, bos_token_id: int, eos_token_id: int,
-                pad_token_id: int) -> M3DRadConfig:
+def tiny_config(
+    *, vocab_size: int, image_token_id: int, bos_token_id: int, eos_token_id: int, pad_token_id: int
+) -> M3DRadConfig:
     """A ~100k-parameter M3D-RAD: 1x16x64x64 input, 4x8x8 patches, 32 image tokens, a 2-layer Llama."""
     from transformers import LlamaConfig
 
-    text = LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
-                       bos_token_id=bos_token_id, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
-                       tie_word_embeddings=False)
+    text = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+        bos_token_id=bos_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        tie_word_embeddings=False,
+    )
     return M3DRadConfig(vision_config=dict(TINY_VISION), text_config=text, image_token_id=image_token_id)
 
 
@@ -69,10 +78,20 @@ def phi3_4b_config(*, vocab_size: int = 32068, image_token_id: int = 32064) -> M
     """M3D-LaMed-Phi-3-4B's shape: Phi-3-mini-4k (3072 wide, 32 layers) behind M3D's ViT, 256 image tokens."""
     from transformers import Phi3Config
 
-    text = Phi3Config(vocab_size=vocab_size, hidden_size=3072, intermediate_size=8192, num_hidden_layers=32,
-                      num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
-                      rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=32000, pad_token_id=32000,
-                      tie_word_embeddings=False)
+    text = Phi3Config(
+        vocab_size=vocab_size,
+        hidden_size=3072,
+        intermediate_size=8192,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-5,
+        bos_token_id=1,
+        eos_token_id=32000,
+        pad_token_id=32000,
+        tie_word_embeddings=False,
+    )
     return M3DRadConfig(text_config=text, image_token_id=image_token_id)
 
 
@@ -80,10 +99,20 @@ def llama2_7b_config(*, vocab_size: int = 32004, image_token_id: int = 32000) ->
     """M3D-LaMed-Llama-2-7B's shape: Llama-2-7B (4096 wide, 32 layers) behind M3D's ViT, 256 image tokens."""
     from transformers import LlamaConfig
 
-    text = LlamaConfig(vocab_size=vocab_size, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
-                       num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096,
-                       rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, pad_token_id=0,
-                       tie_word_embeddings=False)
+    text = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-5,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+        tie_word_embeddings=False,
+    )
     return M3DRadConfig(text_config=text, image_token_id=image_token_id)
 
 
@@ -104,9 +133,13 @@ def build_tiny(texts: Iterable[str], *, seed: int = 42, max_length: int = 256, v
     from rad3d_hf.models.m3d_rad.tokenization_m3d_rad import IMAGE_TOKEN, train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer(texts, vocab_size=vocab_size)
-    config = tiny_config(vocab_size=len(tokenizer), image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = tiny_config(
+        vocab_size=len(tokenizer),
+        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = M3DRadForCausalLM(config)

@@ -34,14 +34,19 @@ def load_model_and_processor(directory: str | Path, *, dtype=None, max_length: i
         if (directory / PROCESSOR_CONFIG).is_file():
             processor = M3DRadProcessor.from_pretrained(directory)
         else:
-            processor = M3DRadProcessor(AutoTokenizer.from_pretrained(directory),
-                                        num_image_tokens=model.config.num_image_tokens, max_length=max_length)
+            processor = M3DRadProcessor(
+                AutoTokenizer.from_pretrained(directory),
+                num_image_tokens=model.config.num_image_tokens,
+                max_length=max_length,
+            )
     else:
         model, tokenizer, _ = from_lamed_checkpoint(directory, dtype=dtype)
         processor = M3DRadProcessor(tokenizer, num_image_tokens=model.config.num_image_tokens, max_length=max_length)
     if processor.num_image_tokens != model.config.num_image_tokens:
-        raise ValueError(f"{directory}: the processor writes {processor.num_image_tokens} image tokens but the model "
-                         f"expects {model.config.num_image_tokens}")
+        raise ValueError(
+            f"{directory}: the processor writes {processor.num_image_tokens} image tokens but the model "
+            f"expects {model.config.num_image_tokens}"
+        )
     return model, processor
 
 

@@ -62,11 +62,13 @@ class M3DRadProcessor:
         ids = self.tokenizer(self.prompt_text(row))["input_ids"]
         found = sum(1 for i in ids if i == self.image_token_id)
         if found != self.num_image_tokens:
-            raise ValueError(f"row {row.get('id')}: the prompt tokenizes to {found} image tokens, "
-                             f"expected {self.num_image_tokens}")
+            raise ValueError(
+                f"row {row.get('id')}: the prompt tokenizes to {found} image tokens, expected {self.num_image_tokens}"
+            )
         if len(ids) >= self.max_length:
-            raise ValueError(f"row {row.get('id')}: the prompt alone is {len(ids)} tokens, max_length is "
-                             f"{self.max_length}")
+            raise ValueError(
+                f"row {row.get('id')}: the prompt alone is {len(ids)} tokens, max_length is {self.max_length}"
+            )
         return list(ids)
 
     def encode(self, row: Mapping[str, Any], *, with_target: bool) -> dict[str, list[int]]:
@@ -80,7 +82,7 @@ class M3DRadProcessor:
             self.truncated_ids.append(str(row.get("id")))
             logger.warning("row %s: %d tokens cut to max_length %d", row.get("id"), len(full), self.max_length)
             full = full[: self.max_length]
-        labels = [IGNORE_INDEX] * len(prompt_ids) + full[len(prompt_ids):]
+        labels = [IGNORE_INDEX] * len(prompt_ids) + full[len(prompt_ids) :]
         return {"input_ids": full, "labels": labels}
 
     def pad(self, encoded: Sequence[Mapping[str, list[int]]], *, padding_side: str) -> dict[str, torch.Tensor]:
@@ -94,16 +96,19 @@ class M3DRadProcessor:
             out["labels"] = []
         for e in encoded:
             n = width - len(e["input_ids"])
-            fields = {"input_ids": (e["input_ids"], self.tokenizer.pad_token_id),
-                      "attention_mask": ([1] * len(e["input_ids"]), 0)}
+            fields = {
+                "input_ids": (e["input_ids"], self.tokenizer.pad_token_id),
+                "attention_mask": ([1] * len(e["input_ids"]), 0),
+            }
             if with_labels:
                 fields["labels"] = (e["labels"], IGNORE_INDEX)
             for key, (values, fill) in fields.items():
                 out[key].append([fill] * n + values if padding_side == "left" else values + [fill] * n)
         return {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
 
-    def __call__(self, rows: Sequence[Mapping[str, Any]], *, with_target: bool = False,
-                 padding_side: str | None = None) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, rows: Sequence[Mapping[str, Any]], *, with_target: bool = False, padding_side: str | None = None
+    ) -> dict[str, torch.Tensor]:
         """Batch of rows -> ``input_ids``, ``attention_mask`` (+ ``labels``); right-padded with targets, else left."""
         if not rows:
             raise ValueError("no rows to process")
@@ -119,8 +124,11 @@ class M3DRadProcessor:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save_pretrained(directory)
-        settings = {"num_image_tokens": self.num_image_tokens, "max_length": self.max_length,
-                    "special_tokens": list(SPECIAL_TOKENS)}
+        settings = {
+            "num_image_tokens": self.num_image_tokens,
+            "max_length": self.max_length,
+            "special_tokens": list(SPECIAL_TOKENS),
+        }
         (directory / PROCESSOR_CONFIG).write_text(json.dumps(settings, indent=2) + "\n")
 
     @classmethod

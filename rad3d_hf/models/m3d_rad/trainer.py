@@ -26,10 +26,15 @@ class M3DRadTrainer(Trainer):
         max_new_tokens: generation length limit.
     """
 
-    def __init__(self, *args: Any, generation_rows: Sequence[Mapping[str, Any]] = (),
-                 generation_collator: PredictionCollator | None = None,
-                 answer_metrics: Callable[[list[str], list[Mapping[str, Any]]], Mapping[str, Any]] | None = None,
-                 max_new_tokens: int = 64, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        generation_rows: Sequence[Mapping[str, Any]] = (),
+        generation_collator: PredictionCollator | None = None,
+        answer_metrics: Callable[[list[str], list[Mapping[str, Any]]], Mapping[str, Any]] | None = None,
+        max_new_tokens: int = 64,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if generation_rows and (generation_collator is None or answer_metrics is None):
             raise ValueError("generation_rows need a generation_collator and answer_metrics")
@@ -59,12 +64,17 @@ class M3DRadTrainer(Trainer):
         model.eval()
         world, rank = self.args.world_size, self.args.process_index
         # Volumes decode in the DataLoader workers, as in training.
-        loader = DataLoader(self.generation_rows[rank::world], batch_size=self.args.per_device_eval_batch_size,
-                            collate_fn=self.generation_collator, num_workers=self.args.dataloader_num_workers)
+        loader = DataLoader(
+            self.generation_rows[rank::world],
+            batch_size=self.args.per_device_eval_batch_size,
+            collate_fn=self.generation_collator,
+            num_workers=self.args.dataloader_num_workers,
+        )
         pairs: list[tuple[str, str]] = []
         for batch in loader:
-            answers = generate_answers(model, self.generation_collator.processor, batch,
-                                       max_new_tokens=self.max_new_tokens)
+            answers = generate_answers(
+                model, self.generation_collator.processor, batch, max_new_tokens=self.max_new_tokens
+            )
             pairs.extend(zip(batch["ids"], answers))
         if world > 1:
             pairs = gather_object(pairs)
@@ -76,8 +86,11 @@ class M3DRadTrainer(Trainer):
         self.last_generated = by_id
         predictions = [by_id[str(r["id"])] for r in self.generation_rows]
         scores = self.answer_metrics(predictions, self.generation_rows)
-        return {f"{prefix}_{k}": float(v) for k, v in scores.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return {
+            f"{prefix}_{k}": float(v)
+            for k, v in scores.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
 
 
 __all__ = ["M3DRadTrainer"]

@@ -21,7 +21,7 @@ def orient_dhw(volume: np.ndarray, affine: np.ndarray | None) -> np.ndarray:
     """
     if affine is None:
         return volume
-    import nibabel.orientations as orientations
+    from nibabel import orientations
 
     start = orientations.io_orientation(affine)
     end = orientations.axcodes2ornt(DHW_AXIS_CODES)
@@ -30,7 +30,7 @@ def orient_dhw(volume: np.ndarray, affine: np.ndarray | None) -> np.ndarray:
 
 def dhw_spacing(spacing: Sequence[float], affine: np.ndarray) -> tuple[float, float, float]:
     """Voxel spacing along ``(D, H, W)`` from the ``(x, y, z)`` spacing of a NIfTI header."""
-    import nibabel.orientations as orientations
+    from nibabel import orientations
 
     start = orientations.io_orientation(affine)
     transform = orientations.ornt_transform(start, orientations.axcodes2ornt(DHW_AXIS_CODES))

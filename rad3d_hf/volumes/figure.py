@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.transforms import dhw_spacing, orient_dhw
-from rad3d_hf.volume_io import image_path, read_volume, read_volume_header
+from rad3d_hf.volumes.decode import image_path, read_volume, read_volume_header
+from rad3d_hf.volumes.orientation import dhw_spacing, orient_dhw
 
 DISPLAY_WINDOW_HU: tuple[float, float] = (-1000.0, 600.0)  # lungs, soft tissue and bone visible at once
 

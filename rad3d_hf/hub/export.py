@@ -43,10 +43,10 @@ import pyarrow.parquet as pq
 
 from rad3d_hf.builder import qa_features
 from rad3d_hf.catalogue import ALL_CONFIG, CONFIGS, SPLITS, Subtask, TaskInfo, get_config, subtask_config_name
-from rad3d_hf.dataset_card import CardLayout, SourceSummary, render_card, summarize_source
+from rad3d_hf.hub.card import CardLayout, SourceSummary, render_card, summarize_source
 from rad3d_hf.qa_tables import DEFAULT_DATA_DIR, read_rows, source_files, table_exists
-from rad3d_hf.volume_locator import VolumeLocator
 from rad3d_hf.volume_names import VolumeName, parse_volume_name
+from rad3d_hf.volumes.locator import VolumeLocator
 
 logger = logging.getLogger(__name__)
 

@@ -46,7 +46,9 @@ class VolumeLocator:
                     name = parse_volume_name(base)
                 except ValueError:
                     continue
-                stem = name.stem if name.split != "valid" else f"test_{name.patient_id}_{name.scan}_{name.reconstruction}"
+                stem = (
+                    name.stem if name.split != "valid" else f"test_{name.patient_id}_{name.scan}_{name.reconstruction}"
+                )
                 full = path if protocol in ("file", "local") else f"{protocol}://{path}"
                 if stem in paths and paths[stem] != full:
                     raise ValueError(f"volume {stem} found twice under {self.volumes_dir}: {paths[stem]} and {full}")

@@ -228,9 +228,11 @@ _COLUMN_DOCS = {
 
 
 def _tasks_section(summaries: list[SourceSummary], splits: list[str]) -> list[str]:
-    head = "| paper task | name | source folder (`Task` column) | type | options | subtasks " + " ".join(
-        f"| {s} questions | {s} volumes" for s in splits
-    ) + " |"
+    head = (
+        "| paper task | name | source folder (`Task` column) | type | options | subtasks "
+        + " ".join(f"| {s} questions | {s} volumes" for s in splits)
+        + " |"
+    )
     lines = [head, "|" + "---|" * (6 + 2 * len(splits))]
     for task in TASKS.values():
         subs = " / ".join(str(len(task.subtasks_in(s))) for s in splits)
@@ -293,7 +295,7 @@ def _quirks(summaries: list[SourceSummary], splits: list[str]) -> list[str]:
     )
     lines.append(
         "- Task 4's labels come from CT-RATE's abnormality labels, which a text classifier predicted from the reports; "
-        "most answers are \"No\" (see the always-\"No\" baseline)."
+        'most answers are "No" (see the always-"No" baseline).'
     )
     return lines
 
@@ -372,9 +374,7 @@ def render_card(summaries: list[SourceSummary], layout: CardLayout) -> str:
     splits = _split_order({s for files in layout.data_files.values() for s in files})
     meta = yaml.safe_dump(card_metadata(summaries, layout), sort_keys=False, allow_unicode=True, width=1000)
     has_volumes = "volume" in layout.features
-    totals = "; ".join(
-        f"{s}: {_num(sum(x.questions for x in summaries if x.split == s))} questions" for s in splits
-    )
+    totals = "; ".join(f"{s}: {_num(sum(x.questions for x in summaries if x.split == s))} questions" for s in splits)
     example_config = "task6" if "task6" in layout.data_files else next(iter(layout.data_files))
     example_splits = layout.data_files[example_config]
     example_split = "test" if "test" in example_splits else next(iter(example_splits))
@@ -410,7 +410,7 @@ def render_card(summaries: list[SourceSummary], layout: CardLayout) -> str:
         body += [
             "",
             "The `volume` column is a `datasets.Nifti` feature: each row gives a `nibabel` image whose `dataobj` is "
-            "an array proxy, so voxels are read only when asked for (`np.asanyarray(row[\"volume\"].dataobj)`).",
+            'an array proxy, so voxels are read only when asked for (`np.asanyarray(row["volume"].dataobj)`).',
         ]
     body += [
         "",
@@ -458,15 +458,14 @@ def render_card(summaries: list[SourceSummary], layout: CardLayout) -> str:
         "",
         "## Reproducing this card",
         "",
-        "Every count and score above is computed from the tables by the `rad3d-hf` package "
-        "(`pip install rad3d-hf`):",
+        "Every count and score above is computed from the tables by the `rad3d-hf` package (`pip install rad3d-hf`):",
         "",
         "```bash",
         _export_command(layout) + "   # shards, this card, .gitattributes",
         "```",
         "",
         "```python",
-        "from rad3d_hf.hub_export import card_for_tables",
+        "from rad3d_hf.hub.export import card_for_tables",
         'print(card_for_tables("PATH/TO/3D-RAD"))  # this card (QA-only layout), written nowhere',
         "```",
         "",

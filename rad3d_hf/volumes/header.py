@@ -1,0 +1,173 @@
+"""Volume headers read without touching the voxels: NIfTI-1/2 (``.nii.gz``, ``.nii``) and ``.npy``.
+
+:func:`read_volume_header` parses only the header (a few KB of inflated data): shape, dtype, affine, spacing and the
+scaling, in well under 5 ms for a 512x512x300 volume, never through indexed_gzip. Faults raise
+:class:`~rad3d_hf.volumes.errors.VolumeError` naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rad3d_hf.volumes.errors import VolumeError
+from rad3d_hf.volumes.gzip_stream import GzipStream
+
+if TYPE_CHECKING:
+    import nibabel as nib
+
+_HEADER_SIZES = {348: "nifti1", 540: "nifti2"}
+_NIFTI_MAGICS = {b"n+1": "nifti1", b"n+2": "nifti2"}
+
+PathLike = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class VolumeHeader:
+    """What a volume's header says, read without touching its voxels.
+
+    ``shape`` and ``dtype`` describe the stored array, ``affine`` maps voxel indices to scanner millimetres (nibabel's
+    ``img.affine``), ``spacing`` is the voxel size along each array axis in mm, and ``axis_codes`` the direction each
+    axis points to (CT-RATE: ``("L", "P", "S")``). ``slope``/``intercept`` are the header's scaling (``None`` when
+    the header has none), which :func:`read_volume` applies as nibabel does. ``.npy`` files have no geometry:
+    ``affine``, ``spacing`` and ``axis_codes`` are ``None``.
+    """
+
+    path: str
+    format: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    affine: np.ndarray | None
+    spacing: tuple[float, ...] | None
+    axis_codes: tuple[str, ...] | None
+    slope: float | None
+    intercept: float | None
+    data_offset: int
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of voxel data the file must hold after ``data_offset``."""
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+def volume_format(path: PathLike) -> str:
+    """``"nii.gz"``, ``"nii"`` or ``"npy"`` from the file name; ValueError naming the file otherwise."""
+    name = os.fspath(path).lower()
+    for suffix in ("nii.gz", "nii", "npy"):
+        if name.endswith("." + suffix):
+            return suffix
+    raise VolumeError.for_file(path, "unknown volume format (expected .nii.gz, .nii or .npy)")
+
+
+def image_path(image: nib.spatialimages.SpatialImage) -> str | None:
+    """The file a nibabel image (for example a decoded ``datasets.Nifti`` value) was loaded from, if any."""
+    get_filename = getattr(image, "get_filename", None)
+    filename = get_filename() if get_filename is not None else None
+    return os.fspath(filename) if filename else None
+
+
+def read_volume_header(path: PathLike) -> VolumeHeader:
+    """Parse a volume's header only (no voxels are read or inflated beyond the first few KB)."""
+    fmt = volume_format(path)
+    if fmt == "npy":
+        return npy_header(path)
+    with open_raw(path) as raw:
+        if fmt == "nii.gz":
+            stream = GzipStream(raw, path)
+            nifti = parse_nifti_header(stream.read_at_least(348), path, lambda n: stream.read_at_least(348 + n)[348:])
+        else:
+            nifti = parse_nifti_header(raw.read(540), path, lambda n: raw.read(n))
+    return header_record(path, fmt, nifti)
+
+
+def parse_nifti_header(head: bytes, path: PathLike, read_more: Any) -> nib.nifti1.Nifti1Header:
+    import nibabel as nib
+
+    if len(head) < 348:
+        raise VolumeError.for_file(path, f"file ends after {len(head)} bytes, inside the 348-byte NIfTI header")
+    size_le = int.from_bytes(head[:4], "little")
+    size_be = int.from_bytes(head[:4], "big")
+    kind = _HEADER_SIZES.get(size_le) or _HEADER_SIZES.get(size_be)
+    if kind is None:
+        raise VolumeError.for_file(
+            path, f"not a NIfTI file: header size field is {size_le} (expected 348 for NIfTI-1 or 540 for NIfTI-2)"
+        )
+    header_class = nib.Nifti1Header if kind == "nifti1" else nib.Nifti2Header
+    if kind == "nifti2" and len(head) < 540:
+        head = head + read_more(540 - len(head))
+    magic_at = 344 if kind == "nifti1" else 4
+    magic = bytes(head[magic_at : magic_at + 3])
+    if _NIFTI_MAGICS.get(magic) != kind:
+        hint = " (a header/image pair: .hdr/.img files are not supported)" if magic in (b"ni1", b"ni2") else ""
+        expected = "n+1" if kind == "nifti1" else "n+2"
+        raise VolumeError.for_file(path, f"wrong NIfTI magic {magic!r}, expected {expected}{hint}")
+    try:
+        return header_class.from_fileobj(io.BytesIO(bytes(head[: header_class.sizeof_hdr])), check=True)
+    except Exception as error:  # nibabel raises several types for inconsistent headers
+        raise VolumeError.for_file(path, f"invalid NIfTI header: {error}") from error
+
+
+def header_record(path: PathLike, fmt: str, header: nib.nifti1.Nifti1Header) -> VolumeHeader:
+    import nibabel as nib
+
+    affine = header.get_best_affine()
+    slope, intercept = header.get_slope_inter()
+    shape = tuple(int(n) for n in header.get_data_shape())
+    return VolumeHeader(
+        path=os.fspath(path),
+        format=fmt,
+        shape=shape,
+        dtype=header.get_data_dtype(),
+        affine=affine,
+        spacing=tuple(float(z) for z in header.get_zooms()[: min(3, len(shape))]),
+        axis_codes=tuple(nib.aff2axcodes(affine)),
+        slope=slope,
+        intercept=intercept,
+        data_offset=int(header.get_data_offset()),
+    )
+
+
+def npy_header(path: PathLike) -> VolumeHeader:
+    with open_raw(path) as raw:
+        try:
+            version = np.lib.format.read_magic(raw)
+            if version == (1, 0):
+                shape, _fortran, dtype = np.lib.format.read_array_header_1_0(raw)
+            else:
+                shape, _fortran, dtype = np.lib.format.read_array_header_2_0(raw)
+        except ValueError as error:
+            raise VolumeError.for_file(path, f"not a .npy file: {error}") from error
+        offset = raw.tell()
+    if dtype.hasobject:
+        raise VolumeError.for_file(path, "the .npy file holds Python objects, which are never unpickled")
+    return VolumeHeader(
+        path=os.fspath(path),
+        format="npy",
+        shape=tuple(int(n) for n in shape),
+        dtype=dtype,
+        affine=None,
+        spacing=None,
+        axis_codes=None,
+        slope=None,
+        intercept=None,
+        data_offset=offset,
+    )
+
+
+def is_url(path: PathLike) -> bool:
+    return "://" in os.fspath(path)
+
+
+def open_raw(path: PathLike) -> io.BufferedIOBase:
+    try:
+        if is_url(path):
+            import fsspec
+
+            return fsspec.open(os.fspath(path), "rb").open()
+        return open(path, "rb")
+    except OSError as error:
+        raise VolumeError.for_file(path, f"cannot open: {error.strerror or error}") from error
