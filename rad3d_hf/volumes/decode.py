@@ -88,7 +88,7 @@ def _scale_like_nibabel(raw: np.ndarray, header: VolumeHeader) -> np.ndarray:
     slope = 1.0 if header.slope is None else header.slope
     intercept = 0.0 if header.intercept is None else header.intercept
     with np.errstate(over="ignore", invalid="ignore"):
-        scaled = apply_read_scaling(raw, np.asanyarray(slope), np.asanyarray(intercept))
+        scaled = apply_read_scaling(raw, np.asanyarray(slope), np.asanyarray(intercept))  # type: ignore[arg-type]
     if (slope, intercept) == (1.0, 0.0) or scaled.dtype.kind not in "fc" or not scaled.size:
         return scaled
     # Scaling can overflow the output type: that is a fault of the header, named as such (whatever check_finite says).
@@ -132,7 +132,7 @@ def _read_nii_gz(path: PathLike) -> np.ndarray:
         stream.read_at_least(header.data_offset)
         stream.max_out = CHUNK * 4
         flat = np.empty(math.prod(header.shape), dtype=header.dtype)
-        target = memoryview(flat).cast("B")
+        target = flat.data.cast("B")
         filled = 0
         first = bytes(stream.buffer[header.data_offset :])
         stream.buffer.clear()
