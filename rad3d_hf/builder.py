@@ -121,7 +121,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
     DEFAULT_CONFIG_NAME = "all"
     config: ThreeDRadConfig
 
-    def _create_builder_config(self, config_name=None, custom_features=None, config_id=None, **config_kwargs):  # type: ignore[no-untyped-def]
+    def _create_builder_config(self, config_name=None, custom_features=None, config_id=None, **config_kwargs):
         # The demo folder depends on HF_HOME, read when the builder is made: put the resolved folder into the config
         # (and so into the cache key), so a cache built for one demo folder never points at another's files.
         if config_kwargs.get("demo") and not config_kwargs.get("data_dir"):

@@ -92,7 +92,7 @@ class M3DTransform:
             if len(window) != 2 or not all(np.isfinite(window)) or not window[0] < window[1]:
                 raise ValueError(f"window must be (low, high) with finite low < high, got {window!r}")
             window = (float(window[0]), float(window[1]))
-        self.size: tuple[int, int, int] = size  # type: ignore[assignment]
+        self.size: tuple[int, int, int] = size
         self.window = window
         self.crop_foreground = bool(crop_foreground)
         self.cache = cache

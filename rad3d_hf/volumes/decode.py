@@ -82,7 +82,7 @@ def _scale_like_nibabel(raw: np.ndarray, header: VolumeHeader) -> np.ndarray:
 
     slope = 1.0 if header.slope is None else header.slope
     intercept = 0.0 if header.intercept is None else header.intercept
-    return apply_read_scaling(raw, np.asanyarray(slope), np.asanyarray(intercept))
+    return apply_read_scaling(raw, np.asanyarray(slope), np.asanyarray(intercept))  # type: ignore[arg-type]
 
 
 def _read_nii_gz(path: PathLike) -> np.ndarray:
@@ -93,7 +93,7 @@ def _read_nii_gz(path: PathLike) -> np.ndarray:
         stream.read_at_least(header.data_offset)
         stream.max_out = CHUNK * 4
         flat = np.empty(int(np.prod(header.shape, dtype=np.int64)), dtype=header.dtype)
-        target = memoryview(flat).cast("B")
+        target = flat.data.cast("B")
         filled = 0
         first = bytes(stream.buffer[header.data_offset :])
         stream.buffer.clear()
