@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -78,7 +78,7 @@ def nibabel_scipy_end_to_end(path: str) -> Any:
     import torch
     from scipy import ndimage
 
-    volume = nib.load(path).get_fdata(dtype=np.float32)  # float32, not the float64 default: a fair baseline
+    volume = cast(Any, nib.load(path)).get_fdata(dtype=np.float32)  # float32, not the float64 default: a fair baseline
     volume = (volume - volume.min()) / (volume.max() - volume.min())
     foreground = volume > 0
     nonzero = [np.flatnonzero(foreground.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
@@ -115,7 +115,7 @@ class _Paths:
 def _loader_rate(path: str, work: Callable[[str], Any], *, volumes: int, workers: int) -> float:
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(_Paths(path, volumes, work), batch_size=None, num_workers=workers)
+    loader: DataLoader[Any] = DataLoader(cast(Any, _Paths(path, volumes, work)), batch_size=None, num_workers=workers)
     start = time.perf_counter()
     count = sum(1 for _ in loader)
     return count / (time.perf_counter() - start)
@@ -142,7 +142,7 @@ def phantom_path(shape: tuple[int, int, int]) -> Path:
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.nii.gz")
-        write_ct_phantom(partial, tuple(shape))
+        write_ct_phantom(partial, (shape[0], shape[1], shape[2]))
         os.replace(partial, path)
     return path
 
@@ -180,12 +180,12 @@ def run(args: argparse.Namespace) -> int:
     blob = path.read_bytes()
     inflate = _best_seconds(lambda: inflate_lib.decompress(blob, 31), args.repeats)
     ours = _best_seconds(lambda: read_volume(path), args.repeats)
-    nibabel = _best_seconds(lambda: np.asanyarray(nib.load(path).dataobj), args.repeats)
+    nibabel = _best_seconds(lambda: np.asanyarray(cast(Any, nib.load(path)).dataobj), args.repeats)
     report.rate("inflate only (in memory, the ceiling)", inflate, extra=f"{header.nbytes / inflate / 1e6:.0f} MB/s out")
     report.rate("decode: rad3d_hf.read_volume", ours, baseline=nibabel, baseline_name="nibabel")
     report.rate("decode: nibabel default", nibabel)
     header_ours = _best_seconds(lambda: read_volume_header(path), 10 * args.repeats)
-    header_nib = _best_seconds(lambda: nib.load(path).header.get_zooms(), 10 * args.repeats)
+    header_nib = _best_seconds(lambda: cast(Any, nib.load(path)).header.get_zooms(), 10 * args.repeats)
     report.line(f"  header only: {header_ours * 1e3:.2f} ms (nib.load: {header_nib * 1e3:.2f} ms)")
 
     voxels = read_volume(path)
@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     report.section(
         f"end to end: path -> 1x32x256x256 tensor, {args.workers} DataLoader workers, {args.volumes} volumes"
     )
-    _import_in_parent(monai=not args.no_monai)  # forked workers inherit modules: nobody pays imports in the timing
+    _import_in_parent(with_monai=not args.no_monai)  # forked workers inherit modules: nobody pays imports in the timing
     rates = {"decode only (ours)": _loader_rate(path_str, ours_decode, volumes=args.volumes, workers=args.workers)}
     rates["rad3d_hf (read_volume + M3DTransform)"] = _loader_rate(
         path_str, ours_end_to_end, volumes=args.volumes, workers=args.workers
@@ -259,15 +259,15 @@ def _importable(name: str) -> bool:
     return True
 
 
-def _import_in_parent(*, monai: bool) -> None:
+def _import_in_parent(*, with_monai: bool) -> None:
     import torch.utils.data  # noqa: F401
 
     with contextlib.suppress(ImportError):
         import scipy.ndimage  # noqa: F401
 
-    if monai:
+    if with_monai:
         with contextlib.suppress(ImportError):
-            import monai.transforms
+            import monai.transforms  # noqa: F401
 
 
 def _torch_recipe(voxels: np.ndarray) -> Any:
