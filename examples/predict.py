@@ -75,15 +75,18 @@ def build_answerer(args: argparse.Namespace, device):
     import torch
 
     import rad3d_hf
-    from rad3d_hf.models.m3d_rad.inference import M3DRadAnswerer, PredictionCollator
+    from rad3d_hf.models.m3d_rad.inference import M3DRadAnswerer
     from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
 
     model, processor = load_model_and_processor(args.model, dtype=getattr(torch, args.dtype))
     model.to(device).eval()
     size = tuple(model.config.vision_config.image_size)
-    images = PredictionCollator(processor, image_transform=rad3d_hf.M3DTransform(size=size))
     return M3DRadAnswerer(
-        model, processor, prepare_volume=images.image, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens
+        model,
+        processor,
+        image_transform=rad3d_hf.M3DTransform(size=size),
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
     )
 
 

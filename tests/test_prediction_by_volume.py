@@ -120,27 +120,31 @@ def test_volume_once_answers_equal_one_question_at_a_time_with_one_decode_per_vo
     from datasets import load_dataset
 
     import rad3d_hf
-    from rad3d_hf.models.m3d_rad.inference import M3DRadAnswerer, PredictionCollator
+    from rad3d_hf.models.m3d_rad.inference import M3DRadAnswerer
     from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
     from rad3d_hf.prediction.volume_work import answer_by_volume
 
     model, processor = load_model_and_processor(tiny_model_dir, dtype=torch.float32)
     model.eval()
-    images = PredictionCollator(
-        processor, image_transform=rad3d_hf.M3DTransform(size=model.config.vision_config.image_size)
-    )
+    transform = rad3d_hf.M3DTransform(size=model.config.vision_config.image_size)
+    answerer = M3DRadAnswerer(model, processor, image_transform=transform, batch_size=4, max_new_tokens=6)
     decoded: list[str] = []
 
-    def prepare(row):
-        decoded.append(row["volume_name"])
-        return images.image(row)
+    class Counting:  # the same answerer, counting the volumes it prepares
+        def __init__(self):
+            self.prepare = answerer.prepare_volume
+
+        def prepare_volume(self, row):
+            decoded.append(row["volume_name"])
+            return self.prepare(row)
+
+        def answer_volume(self, prepared, rows):
+            return answerer.answer_volume(prepared, rows)
 
     rows = load_dataset("3d-rad", "all", split="test", demo=True).select(range(30))
     groups = group_by_volume(rows["volume_name"])
-    answerer = M3DRadAnswerer(model, processor, prepare_volume=prepare, batch_size=4, max_new_tokens=6)
-    answers = {
-        rows[i]["id"]: a for g, out in answer_by_volume(answerer, rows, rows, groups) for i, a in zip(g.indices, out)
-    }
+    work = answer_by_volume(Counting(), rows, rows, groups)
+    answers = {rows[i]["id"]: a for g, out in work for i, a in zip(g.indices, out)}
     assert sorted(decoded) == sorted({r for r in rows["volume_name"]}) and len(decoded) < len(rows) / 2
     assert answers == _one_question_at_a_time(tiny_model_dir, 30, 6)
     assert len(set(answers.values())) > 1  # the random model does not answer everything alike
@@ -196,3 +200,28 @@ def _demo_rows(n: int) -> list[dict]:
     from rad3d_hf.qa_tables import read_rows
 
     return list(read_rows(str(ensure_demo_data()), "test", "all"))[:n]
+
+
+def test_temporal_model_answers_by_volume_as_one_question_at_a_time():
+    """Questions about one volume that do and do not read its earlier scans, answered from features made once."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    from rad3d_hf.models.m3d_rad.inference import M3DRadAnswerer, PredictionCollator, generate_answers
+    from rad3d_hf.models.m3d_rad.presets import build_tiny, temporal_kwargs, tokenizer_corpus
+    from tests.test_m3d_rad_temporal import SHAPE, row
+
+    gen = torch.Generator().manual_seed(7)
+    image, priors = torch.rand(SHAPE, generator=gen), [torch.rand(SHAPE, generator=gen) for _ in range(2)]
+    rows = [row(i, task, 2) for i, task in enumerate([4, 5, 6, 5, 6, 4, 6])]
+    for r in rows:
+        r.update(task=r["task"], volume_name="test_9_c_1", pixel_values=image, prior_pixel_values=priors)
+    model, processor = build_tiny(
+        tokenizer_corpus(rows) * 3, seed=0, history="both", **temporal_kwargs("tiny-temporal")
+    )
+    model.eval()
+    answerer = M3DRadAnswerer(model, processor, batch_size=3, max_new_tokens=5)
+    got = answerer.answer_volume(answerer.prepare_volume(rows[0]), rows)
+    collate = PredictionCollator(processor)
+    with torch.no_grad():
+        alone = [generate_answers(model, processor, collate([r]), max_new_tokens=5)[0] for r in rows]
+    assert got == alone

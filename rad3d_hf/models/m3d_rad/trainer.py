@@ -68,7 +68,7 @@ class M3DRadTrainer(Trainer):
         answerer = M3DRadAnswerer(
             model,
             self.generation_collator.processor,
-            prepare_volume=self.generation_collator.image,
+            collator=self.generation_collator,
             batch_size=self.args.per_device_eval_batch_size,
             max_new_tokens=self.max_new_tokens,
         )
