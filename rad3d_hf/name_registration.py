@@ -117,7 +117,7 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder):
         loader, patch = spec.loader, self.patch
 
         def exec_module(module: Any) -> None:
-            loader.exec_module(module)  # type: ignore[union-attr]
+            loader.exec_module(module)
             patch(module)
 
         spec.loader = _PatchingLoader(loader, exec_module)

@@ -10,8 +10,11 @@ since an id is the row's position in its file).
 from __future__ import annotations
 
 import csv
+import errno
 import functools
+import hashlib
 import io
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -39,9 +42,9 @@ _HISTORY = re.compile(r"\[\s*([01](?:\s*,\s*[01])*)\s*\]")
 class QATableError(ValueError):
     """A QA table that does not follow the published format; the message names file, line and column."""
 
-    def __init__(self, path: str, line: int, column: str | None, problem: str) -> None:
+    def __init__(self, path: str, line: int | None, column: str | None, problem: str) -> None:
         self.path, self.line, self.column, self.problem = path, line, column, problem
-        where = f"{path}, line {line}" + (f", column {column!r}" if column else "")
+        where = path + (f", line {line}" if line is not None else "") + (f", column {column!r}" if column else "")
         super().__init__(f"{where}: {problem}")
 
 
@@ -68,9 +71,12 @@ def source_files(data_dir: str, split: str, config: str = "all") -> list[SourceF
 
 
 def table_exists(path: str) -> bool:
-    """Whether a table exists at ``path`` (local or fsspec URL)."""
+    """Whether something exists at ``path`` (local or fsspec URL): a file, or a folder or broken link that reading
+    then names as such, rather than reporting the table as missing."""
     fs, inner = fsspec.core.url_to_fs(path)
-    return bool(fs.isfile(inner))
+    if fs.isfile(inner) or fs.exists(inner):
+        return True
+    return "://" not in path and os.path.lexists(inner)
 
 
 def parse_history(question: str) -> list[int]:
@@ -83,12 +89,42 @@ def parse_history(question: str) -> list[int]:
 
 def _open_text(path: str) -> io.TextIOBase:
     try:
+        if "://" not in path and os.path.islink(path) and not os.path.exists(path):
+            raise OSError(errno.ELOOP if _is_link_loop(path) else errno.ENOENT, "a broken symbolic link")
         return fsspec.open(path, "r", encoding="utf-8-sig", newline="").open()
     except FileNotFoundError:
         raise FileNotFoundError(
             f"QA table {path} not found; point data_dir at a folder holding the 3D-RAD 'train/' and 'test/' tables "
             f"(the published CSVs: {DEFAULT_DATA_DIR})"
         ) from None
+    except IsADirectoryError:
+        raise QATableError(path, None, None, "is a folder, not a CSV file") from None
+    except OSError as error:
+        raise QATableError(path, None, None, f"cannot be opened: {error.strerror or error}") from None
+
+
+def _is_link_loop(path: str) -> bool:
+    try:
+        os.stat(path)
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    return False
+
+
+def _not_utf8(path: str) -> QATableError:
+    """The error for a table that is not UTF-8 text, naming the line and byte of the first invalid sequence."""
+    with fsspec.open(path, "rb") as handle:
+        data = handle.read()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return QATableError(path, None, None, "not UTF-8 text: it is UTF-16 (byte order mark); save it as UTF-8")
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        problem = f"not UTF-8 text: byte {data[error.start]:#04x} at byte {column} of the line"
+        return QATableError(path, line, None, problem)
+    return QATableError(path, None, None, "not UTF-8 text")
 
 
 def read_table(source: SourceFile) -> Iterator[dict[str, Any]]:
@@ -114,8 +150,13 @@ def read_table_columns(source: SourceFile) -> dict[str, list[Any]]:
     170,105 published rows to about a second."""
     with _open_text(source.path) as handle:
         reader = csv.reader(handle)
-        _check_header(source.path, next(reader, None))
-        records = list(reader)
+        try:
+            _check_header(source.path, next(reader, None))
+            records = list(reader)
+        except UnicodeDecodeError:
+            raise _not_utf8(source.path) from None
+        except csv.Error as error:  # e.g. a field over the csv module's size limit
+            raise QATableError(source.path, reader.line_num, None, f"not a readable CSV row: {error}") from None
     return _validated_columns(source, records)
 
 
@@ -179,7 +220,7 @@ def _validated_columns(source: SourceFile, records: list[list[str]]) -> dict[str
     parsed: dict[str, VolumeName] = {}
     for volume in set(volumes):
         try:
-            name = parse_volume_name(volume)
+            name = table_volume_name(volume)
         except ValueError as error:
             raise fail(volumes.index(volume), "VolumeName", str(error)) from None
         if name.split != split:
@@ -251,36 +292,92 @@ _COLUMN_NAMES = (
 )  # fmt: skip
 
 
-def _volume_column(source: SourceFile) -> list[str]:
-    """The VolumeName column of a table, parsed by Arrow's CSV reader (only this column is converted)."""
-    fs, inner = fsspec.core.url_to_fs(source.path)
-    try:
-        handle = fs.open(inner, "rb")
-    except FileNotFoundError:
+def table_volume_name(value: str) -> VolumeName:
+    """A table's ``VolumeName`` as published: a canonical name with the ``.nii.gz`` suffix; ValueError otherwise."""
+    if not value.endswith(".nii.gz"):
+        raise ValueError(f"volume name {value!r} lacks the published '.nii.gz' suffix")
+    return parse_volume_name(value)
+
+
+def _volume_stems(source: SourceFile) -> list[str]:
+    """The volume stems a table names ([] when the table is absent), for the split's earlier-scan index.
+
+    Arrow reads every column (as strings, which also checks the text is UTF-8 and every row has the header's fields)
+    in a fraction of the time of the validating reader. Whenever that read, the header or any name is not as
+    published, the table goes through :func:`read_table_columns`, which raises the error naming file, line and
+    column: no table silently contributes fewer (or other) names than it holds."""
+    if not table_exists(source.path):
         return []  # a table the user does not have holds no earlier scans to point at
-    options = pa_csv.ConvertOptions(include_columns=["VolumeName"], column_types={"VolumeName": pa.string()})
-    with handle:
-        try:
+    fs, inner = fsspec.core.url_to_fs(source.path)
+    options = pa_csv.ConvertOptions(column_types=dict.fromkeys(CSV_HEADER, pa.string()))
+    try:
+        with fs.open(inner, "rb") as handle:
             table = pa_csv.read_csv(handle, convert_options=options)
-        except (pa.ArrowInvalid, KeyError):
-            return []  # malformed: reported with file, line and column when the table's rows are read
-    return table.column("VolumeName").to_pylist()
+    except (OSError, pa.ArrowInvalid, KeyError):
+        table = None
+    if table is not None and tuple(table.column_names) == CSV_HEADER and table.num_rows:
+        names = set(table.column("VolumeName").to_pylist())
+        try:
+            parsed = [table_volume_name(v) for v in names if isinstance(v, str)]
+        except ValueError:
+            parsed = []
+        if len(parsed) == len(names) and all(p.split == source.split for p in parsed):
+            return [p.stem for p in parsed]
+    return read_table_columns(source)["volume_name"]
+
+
+def tables_digest(data_dir: str, splits: Iterable[str] = ("train", "test")) -> str:
+    """A digest of the content of every table ``splits`` can hold under a local ``data_dir`` (absent ones count as
+    absent): hashed byte for byte (BLAKE2b, about 40 ms for the 27 MB of published tables), so a table edited in place
+    is noticed even when its size and modification time are restored.
+
+    A remote ``data_dir`` (an fsspec URL) is not downloaded to be hashed: its digest is its URL, so pin a revision
+    (``hf://datasets/Tang-xiaoxiao/3D-RAD@<commit>``) to make it exact."""
+    digest = hashlib.blake2b(digest_size=16)
+    if "://" in data_dir:
+        digest.update(f"remote:{data_dir}".encode())
+        return digest.hexdigest()
+    for split in splits:
+        for source in source_files(data_dir, split, "all"):
+            digest.update(f"{split}/{source.task.folder}/{source.subtask.file_name}\0".encode())
+            digest.update(file_digest(source.path).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def file_digest(path: str) -> str:
+    """BLAKE2b of a local file's bytes, ``"absent"`` when there is none; a remote file's digest is its URL."""
+    if "://" in path:
+        return hashlib.blake2b(f"remote:{path}".encode(), digest_size=16).hexdigest()
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except FileNotFoundError:
+        return "absent"
+    except OSError as error:  # a folder or a link loop: reading the table names it
+        return f"unreadable-{error.errno}"
+    return digest.hexdigest()
+
+
+def split_volume_index(data_dir: str, split: str, digest: str | None = None) -> dict[int, dict[str, tuple[int, ...]]]:
+    """Every volume named anywhere in a split's tables: patient -> scan letter -> reconstructions (sorted).
+
+    Tables absent from ``data_dir`` are left out, so a folder holding only some tasks still loads; a table that is
+    present but cannot be read is a :class:`QATableError` naming it, whichever config is being read. The index is
+    cached per ``digest`` (:func:`tables_digest` of the split, computed when not given), so edited tables are read
+    again."""
+    return _split_volume_index(data_dir, split, digest or tables_digest(data_dir, (split,)))
 
 
 @functools.lru_cache(maxsize=8)
-def split_volume_index(data_dir: str, split: str) -> dict[int, dict[str, tuple[int, ...]]]:
-    """Every volume named anywhere in a split's tables: patient -> scan letter -> reconstructions (sorted).
-
-    Tables absent from ``data_dir`` are left out, so a folder holding only some tasks still loads."""
-    volumes: set[str] = set()
+def _split_volume_index(data_dir: str, split: str, digest: str) -> dict[int, dict[str, tuple[int, ...]]]:
+    stems: set[str] = set()
     for source in source_files(data_dir, split, "all"):
-        volumes.update(_volume_column(source))
+        stems.update(_volume_stems(source))
     found: dict[int, dict[str, set[int]]] = {}
-    for volume in volumes:
-        try:
-            name = parse_volume_name(volume)
-        except ValueError:
-            continue  # reported with its line when that table's rows are read
+    for stem in stems:
+        name = parse_volume_name(stem)
         found.setdefault(name.patient_id, {}).setdefault(name.scan, set()).add(name.reconstruction)
     return {pid: {scan: tuple(sorted(recs)) for scan, recs in scans.items()} for pid, scans in found.items()}
 
@@ -312,7 +409,28 @@ def read_rows(data_dir: str | None, split: str, config: str = "all") -> Iterator
     data_dir = str(data_dir or DEFAULT_DATA_DIR)
     index = split_volume_index(data_dir, split)
     priors: dict[str, list[str]] = {}
-    for source in source_files(data_dir, split, config):
+    sources = source_files(data_dir, split, config)
+    n_rows = 0
+    for source in sources:
         columns = read_table_columns(source)
         add_prior_volume_names(columns, index, priors)
+        n_rows += len(columns["id"])
         yield from _rows(columns)
+    if n_rows == 0:
+        raise header_only_error(sources)
+
+
+def header_only_error(sources: list[SourceFile]) -> QATableError:
+    """The error for a config whose tables hold a header but no rows (instead of an empty split)."""
+    more = f" (and {len(sources) - 1} more of the config's tables)" if len(sources) > 1 else ""
+    return QATableError(sources[0].path, 1, None, f"the table has a header but no rows{more}")
+
+
+def has_rows(source: SourceFile) -> bool:
+    """Whether a table holds at least one record after its header (reads two records at most)."""
+    with _open_text(source.path) as handle:
+        reader = csv.reader(handle)
+        try:
+            return next(reader, None) is not None and next(reader, None) is not None
+        except (UnicodeDecodeError, csv.Error):
+            return True  # a fault that reading the table reports with its line

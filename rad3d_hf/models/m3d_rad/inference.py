@@ -26,12 +26,14 @@ class PredictionCollator(M3DRadCollator):
 def generate_answers(
     model, processor: M3DRadProcessor, batch: Mapping[str, Any], *, max_new_tokens: int = 256
 ) -> list[str]:
-    """Greedy answers for one collated batch (``input_ids``, ``attention_mask``, ``pixel_values``).
+    """Greedy answers for one collated batch (``input_ids``, ``attention_mask``, ``pixel_values``, and the earlier
+    scans' ``prior_pixel_values`` and ``prior_mask`` when the batch has them).
 
     256 new tokens is the 3D-RAD evaluation's limit; generation stops earlier once every row has produced EOS.
     """
     device = next(model.parameters()).device
-    inputs = {k: batch[k].to(device) for k in ("input_ids", "attention_mask", "pixel_values")}
+    keys = ("input_ids", "attention_mask", "pixel_values", "prior_pixel_values", "prior_mask")
+    inputs = {k: batch[k].to(device) for k in keys if batch.get(k) is not None}
     output = model.generate(
         **inputs,
         max_new_tokens=max_new_tokens,
