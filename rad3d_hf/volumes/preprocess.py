@@ -113,7 +113,7 @@ def _work(task: tuple[str, str, str, dict[str, Any] | None, Callable[[str], np.n
     try:
         identity = source_identity(source)
         unchanged = entry is not None and all(entry.get(k) == v for k, v in identity.items())
-        if unchanged and target.is_file() and file_sha256(target) == entry.get("sha256"):
+        if entry is not None and unchanged and target.is_file() and file_sha256(target) == entry.get("sha256"):
             return {"name": name, "status": "kept", "entry": entry}
         array = np.asarray(transform(source))
         if dtype == "float16":
