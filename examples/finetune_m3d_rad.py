@@ -57,6 +57,12 @@ class ModelArguments:
     )
     lora: bool | None = field(default=None, metadata={"help": "LoRA recipe (default: on, except for tiny)"})
     max_new_tokens: int | None = field(default=None, metadata={"help": "answer length limit (tiny 32, else 256)"})
+    augment: bool | None = field(
+        default=None,
+        metadata={
+            "help": "M3D's MONAI augmentations of the training images, seeded per sample (default: on, except tiny)"
+        },
+    )
 
 
 @dataclass
@@ -121,6 +127,8 @@ def parse_args(argv: list[str]):
         data_args.demo = model_args.preset == "tiny"
     if model_args.lora is None:
         model_args.lora = model_args.preset != "tiny"
+    if model_args.augment is None:
+        model_args.augment = not model_args.preset.startswith("tiny")
     if model_args.max_new_tokens is None:
         model_args.max_new_tokens = 32 if model_args.preset == "tiny" else 256
     return model_args, data_args, training_args
@@ -211,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     from rad3d_hf.models.m3d_rad.inference import PredictionCollator
     from rad3d_hf.models.m3d_rad.lora import apply_lora
     from rad3d_hf.models.m3d_rad.presets import RECIPES
-    from rad3d_hf.models.m3d_rad.trainer import M3DRadTrainer
+    from rad3d_hf.models.m3d_rad.trainer import AugmentationEpoch, M3DRadTrainer
+    from rad3d_hf.transforms import M3DAugment
 
     model_args, data_args, training_args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
@@ -228,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     base = model.get_base_model() if model_args.lora else model
     image_size = tuple(base.config.vision_config.image_size)
     transform = M3DTransform(size=image_size)
-    train_collator = M3DRadCollator(processor, image_transform=transform)
+    # M3D's augmentations run in the DataLoader workers on the preprocessed image, seeded per (seed, epoch, id).
+    augment = M3DAugment(seed=training_args.seed) if model_args.augment else None
+    train_collator = M3DRadCollator(processor, image_transform=transform, augment=augment)
     predict_collator = PredictionCollator(processor, image_transform=transform)
 
     train = load_split(data_args, data_args.train_split, streaming=data_args.streaming)
@@ -258,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         generation_collator=predict_collator,
         answer_metrics=make_answer_metrics(n_resamples=0),
         max_new_tokens=model_args.max_new_tokens,
+        callbacks=[AugmentationEpoch(augment)] if augment is not None else None,
     )
     output_dir = Path(training_args.output_dir)
     if training_args.do_train:
