@@ -16,7 +16,13 @@ Any TrainingArguments flag overrides the preset (``--num_train_epochs 1``, ``--m
 reads the tables and volumes as a stream (needs ``--max_steps``); several processes then each read their own
 source files. Every ``--eval_steps`` the model answers ``--max_eval_samples`` test questions and the 3D-RAD scoring
 is logged; with ``--do_predict`` (default for tiny) the test split is answered at the end, written to
-``<output_dir>/predictions.jsonl`` and scored into ``<output_dir>/scores.json``.
+``<output_dir>/predictions.jsonl`` and scored into ``<output_dir>/scores.json``; both answer one volume at a time
+(decoded once, vision tower once, all its questions), each process a share of the volumes.
+
+Train on a ``rad3d-hf preprocess`` folder with ``--volumes_dir ct-m3d/ --volume_format npy`` (each volume decoded
+once, ever). The phi3-4b / llama2-7b presets apply M3D's MONAI augmentations (``rad3d_hf.transforms.M3DAugment``) to
+the training images in the DataLoader workers, seeded per (seed, epoch, question id); ``--augment false`` turns
+them off, ``--augment true`` on for tiny.
 """
 
 from __future__ import annotations
