@@ -1,13 +1,16 @@
-"""Answer a 3D-RAD split with an M3D-RAD model: batched greedy generation -> predictions JSONL keyed by id.
+"""Answer a 3D-RAD split with a model: batched greedy generation -> predictions JSONL keyed by id.
 
     python examples/predict.py --model runs/m3d-rad-tiny/final --demo --output runs/m3d-rad-tiny/test.jsonl
     python examples/predict.py --model checkpoints/M3D-LaMed-Phi-3-4B --config task4 \\
         --data-dir path/to/3D-RAD --volumes-dir path/to/CT-RATE --output preds/task4.jsonl --dtype bfloat16
     rad3d-hf score preds/task4.jsonl --config task4 --data-dir path/to/3D-RAD
 
-``--model`` is a folder saved by ``examples/finetune_m3d_rad.py`` (``final/``) or a local copy of a released M3D-LaMed
-checkpoint. The output is appended to one line per question as soon as a batch is answered, so an interrupted run
-resumes where it stopped: ids already in the file are skipped (a last line cut off mid-write is dropped and redone).
+``--model`` is a folder saved by ``examples/finetune_m3d_rad.py`` (``final/``), a local copy of a released M3D-LaMed
+checkpoint, or any transformers image-text-to-text model (Qwen2.5-VL, LLaVA-OneVision, Gemma 3 / MedGemma, ...),
+answering zero-shot from rendered axial slices (``--render``, ``--slices``, ``--size``, ``--montage``) through its own
+chat template; the renderer settings are written beside the output (``<output>.params.json``). The output is
+appended to one line per question as soon as a batch is answered, so an interrupted run resumes where it stopped:
+ids already in the file are skipped (a last line cut off mid-write is dropped and redone).
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-samples", type=int, default=None, help="answer only the first N questions")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    zero_shot = parser.add_argument_group("image-text models (zero-shot, from rendered slices)")
+    zero_shot.add_argument("--render", default="medgemma", help="SliceRenderer preset (default: medgemma)")
+    zero_shot.add_argument("--slices", type=int, default=16, help="axial slices per volume (default 16, at most 85)")
+    zero_shot.add_argument("--size", type=int, default=448, help="pixels per slice side (default 448)")
+    zero_shot.add_argument("--montage", action="store_true", help="one montage image instead of N slices")
+    zero_shot.add_argument("--system-prompt", default=None, help="a system turn before each question")
     return parser.parse_args(argv)
 
 
@@ -69,12 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
     import rad3d_hf
+    from rad3d_hf.models.image_text import is_image_text_folder
     from rad3d_hf.models.m3d_rad.inference import PredictionCollator, generate_answers
     from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if is_image_text_folder(args.model):
+        return predict_zero_shot(args, device)
     model, processor = load_model_and_processor(args.model, dtype=getattr(torch, args.dtype))
     model.to(device).eval()
 
@@ -114,6 +126,67 @@ def main(argv: list[str] | None = None) -> int:
         args.config,
         f" --data-dir {data_dir}" if data_dir else "",
     )
+    return 0
+
+
+def load_questions(args: argparse.Namespace):
+    """``(dataset, todo)``: the split's questions and those not yet in ``--output``."""
+    from datasets import load_dataset
+
+    kwargs = dict(split=args.split, demo=args.demo, volume_format=args.volume_format)
+    if args.data_dir is not None:
+        kwargs["data_dir"] = args.data_dir
+    if args.volumes_dir is not None:
+        kwargs["volumes_dir"] = args.volumes_dir
+    dataset = load_dataset("3d-rad", args.config, **kwargs)
+    if "volume" not in dataset.column_names:
+        raise SystemExit("the rows have no volumes: pass --volumes-dir (or --demo)")
+    if args.max_samples is not None:
+        dataset = dataset.select(range(min(args.max_samples, len(dataset))))
+    done = read_done(args.output)
+    todo = dataset.filter(lambda i: i not in done, input_columns="id") if done else dataset
+    logger.info(
+        "%d questions, %d already in %s, %d to answer", len(dataset), len(dataset) - len(todo), args.output, len(todo)
+    )
+    return dataset, todo
+
+
+def predict_zero_shot(args: argparse.Namespace, device) -> int:
+    """An image-text-to-text model answering from rendered slices, a volume's questions together."""
+    import torch
+    from tqdm.auto import tqdm
+
+    import rad3d_hf
+    from rad3d_hf.models.image_text import ImageTextAnswerer, answer_in_volume_order
+    from rad3d_hf.transforms.slices import SliceRenderer
+
+    renderer = SliceRenderer(args.render, num_slices=args.slices, size=args.size, montage=args.montage)
+    answerer = ImageTextAnswerer.from_pretrained(
+        args.model,
+        dtype=getattr(torch, args.dtype),
+        renderer=renderer,
+        max_new_tokens=args.max_new_tokens,
+        system_prompt=args.system_prompt,
+    )
+    answerer.model.to(device)
+    _, todo = load_questions(args)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    params = {"model": str(args.model), **answerer.params()}
+    params_file = args.output.with_name(args.output.name + ".params.json")
+    if params_file.exists() and json.loads(params_file.read_text()) != params:
+        raise SystemExit(f"{args.output} was written with other settings ({params_file}); use another --output")
+    params_file.write_text(json.dumps(params, indent=2) + "\n")
+    with args.output.open("a") as out, tqdm(total=len(todo), unit="q", desc="answering") as bar:
+        for answers in answer_in_volume_order(answerer, todo, batch_size=args.batch_size):
+            for question_id, answer in answers:
+                out.write(json.dumps({"id": question_id, "prediction": answer}) + "\n")
+            out.flush()
+            bar.update(len(answers))
+    data_dir = rad3d_hf.ensure_demo_data() if args.demo else args.data_dir
+    logger.info(
+        "wrote %s; score it with: rad3d-hf score %s --split %s --config %s%s",
+        args.output, args.output, args.split, args.config, f" --data-dir {data_dir}" if data_dir else "",
+    )  # fmt: skip
     return 0
 
 
