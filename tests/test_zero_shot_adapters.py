@@ -11,7 +11,8 @@ from datasets import load_dataset
 
 import rad3d_hf  # noqa: F401  (registers "3d-rad")
 from rad3d_hf.cli import main as rad3d_hf_main
-from rad3d_hf.models.image_text import ImageTextAnswerer, answer_in_volume_order, is_image_text_folder
+from rad3d_hf.models.image_text import ImageTextAnswerer, is_image_text_folder
+from rad3d_hf.prediction.volume_work import answer_by_volume, group_by_volume
 from rad3d_hf.scoring import score
 from rad3d_hf.transforms.slices import SliceRenderer
 from tests import tiny_vlms
@@ -70,13 +71,17 @@ def test_gemma3_predict_resume_and_score(tmp_path: Path, capsys: pytest.CaptureF
 def test_qwen2_5_vl_answers_in_volume_order_rendering_each_volume_once(task4_rows) -> None:
     model, processor = tiny_vlms.qwen2_5_vl()
     renderer = CountingRenderer("lung-mediastinum-bone", num_slices=2, size=28)
-    answerer = ImageTextAnswerer(model, processor, renderer=renderer, max_new_tokens=3)
+    answerer = ImageTextAnswerer(model, processor, renderer=renderer, batch_size=5, max_new_tokens=3)
     rows = task4_rows.select(range(24))
-    batches = list(answer_in_volume_order(answerer, rows, batch_size=5))
-    answers = dict(pair for batch in batches for pair in batch)
-    assert [len(b) for b in batches] == [5, 5, 5, 5, 4] and sorted(answers) == sorted(rows["id"])
-    assert renderer.rendered == sorted(set(rows["volume_name"]))  # each volume once, in order
-    texts = [answers[i] for i in rows["id"]]
+    groups = group_by_volume(rows["volume_name"])
+    question_rows = rows.remove_columns("volume")
+    answered = list(answer_by_volume(answerer, rows, question_rows, groups))
+    assert [len(answers) for _, answers in answered] == [len(g) for g in groups] and len(groups) > 1
+    assert renderer.rendered == [g.volume_name for g in groups]  # each volume rendered once
+    by_id = {rows["id"][i]: a for group, answers in answered for i, a in zip(group.indices, answers)}
+    texts = [by_id[i] for i in rows["id"]]
+    one_by_one = answerer.answer([question_rows[0]], [answerer.images(rows[0])])
+    assert one_by_one == [texts[0]]  # batched with the volume's other questions, the same answer
     report = score(texts, list(rows.remove_columns("volume")), n_resamples=0)
     assert report["task4/n"] == 24
 

@@ -4,12 +4,13 @@ MedGemma, ...): the CT volume as rendered slices, the official prompt in the mod
 Each question becomes one user turn: the volume's images (:class:`~rad3d_hf.transforms.slices.SliceRenderer`), then
 the prompt of :func:`rad3d_hf.prompts.question_prompt`. The model's processor applies its chat template and its
 image preprocessing; answers are decoded greedily in batches (left padding), up to ``max_new_tokens`` (256, the 3D-RAD
-evaluation's limit). :meth:`ImageTextAnswerer.answer` takes each volume's images once for all of its questions.
+evaluation's limit). As a ``rad3d_hf.prediction.VolumeAnswerer`` (``prepare_volume``, ``answer_volume``) it renders
+each volume once, in the DataLoader workers, for all of the volume's questions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ class ImageTextAnswerer:
         model: a transformers ``*ForConditionalGeneration`` model (anything ``AutoModelForImageTextToText`` loads).
         processor: its processor (``AutoProcessor``), with a chat template.
         renderer: how volumes become images (default: ``SliceRenderer()``, the ``medgemma`` preset, 16 slices).
+        batch_size: questions generated together by :meth:`answer_volume` (8).
         max_new_tokens: the generation limit (256).
         system_prompt: an optional system turn before each question.
     """
@@ -54,18 +56,35 @@ class ImageTextAnswerer:
         processor: Any,
         *,
         renderer: SliceRenderer | None = None,
+        batch_size: int = 8,
         max_new_tokens: int = 256,
         system_prompt: str | None = None,
     ) -> None:
         from rad3d_hf.transforms.slices import SliceRenderer
 
+        if batch_size < 1 or max_new_tokens < 1:
+            raise ValueError(f"batch_size and max_new_tokens must be positive, got {batch_size}, {max_new_tokens}")
         if getattr(processor, "chat_template", None) is None:
             raise ValueError(f"{type(processor).__name__} has no chat template: the prompts are written through it")
         self.model = model
         self.processor = processor
         self.renderer = renderer or SliceRenderer()
+        self.batch_size = int(batch_size)
         self.max_new_tokens = int(max_new_tokens)
         self.system_prompt = system_prompt
+
+    @property
+    def prepare_volume(self) -> RenderVolume:
+        """Row -> its volume's images (picklable: runs in DataLoader workers)."""
+        return RenderVolume(self.renderer)
+
+    def answer_volume(self, prepared: Sequence[Image.Image], rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Answers to the questions ``rows`` about one volume whose images are ``prepared``, ``batch_size`` at once."""
+        answers: list[str] = []
+        for start in range(0, len(rows), self.batch_size):
+            chunk = rows[start : start + self.batch_size]
+            answers += self.answer(chunk, [prepared] * len(chunk))
+        return answers
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, dtype: Any = None, **kwargs: Any) -> ImageTextAnswerer:
@@ -94,8 +113,7 @@ class ImageTextAnswerer:
 
     def images(self, row: Mapping[str, Any]) -> list[Image.Image]:
         """The rendered images of a row's volume (a montage counts as one image)."""
-        images = self.renderer(row)
-        return images if isinstance(images, list) else [images]
+        return self.prepare_volume(row)
 
     def answer(
         self, rows: Sequence[Mapping[str, Any]], images: Sequence[Sequence[Image.Image]] | None = None
@@ -136,27 +154,15 @@ class ImageTextAnswerer:
         return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
 
 
-def answer_in_volume_order(
-    answerer: ImageTextAnswerer, rows: Sequence[Mapping[str, Any]], *, batch_size: int = 8
-) -> Iterator[list[tuple[str, str]]]:
-    """Answer ``rows`` a batch at a time, in volume order, rendering each volume once: yields ``[(id, answer)]``."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    if hasattr(rows, "column_names"):  # a datasets.Dataset: read the two columns, not every row
-        keys = list(zip(rows["volume_name"], rows["id"]))  # type: ignore[call-overload]
-    else:
-        keys = [(row.get("volume_name"), row.get("id")) for row in rows]
-    order = sorted(range(len(rows)), key=lambda i: (str(keys[i][0]), str(keys[i][1])))
-    rendered: dict[str, list[Image.Image]] = {}
-    for start in range(0, len(order), batch_size):
-        batch = [rows[i] for i in order[start : start + batch_size]]
-        names = [str(row.get("volume_name")) for row in batch]
-        rendered = {name: images for name, images in rendered.items() if name in names}  # the volume carried over
-        for row, name in zip(batch, names):
-            if name not in rendered:
-                rendered[name] = answerer.images(row)
-        answers = answerer.answer(batch, [rendered[name] for name in names])
-        yield [(str(row["id"]), answer) for row, answer in zip(batch, answers)]
+class RenderVolume:
+    """Row -> the rendered images of its volume (a montage as a one-image list)."""
+
+    def __init__(self, renderer: SliceRenderer) -> None:
+        self.renderer = renderer
+
+    def __call__(self, row: Mapping[str, Any]) -> list[Image.Image]:
+        images = self.renderer(row)
+        return images if isinstance(images, list) else [images]
 
 
 def _to(value: Any, device: torch.device, dtype: torch.dtype) -> Any:
@@ -167,4 +173,4 @@ def _to(value: Any, device: torch.device, dtype: torch.dtype) -> Any:
     return value.to(device, dtype=dtype) if value.is_floating_point() else value.to(device)
 
 
-__all__ = ["ImageTextAnswerer", "answer_in_volume_order", "is_image_text_folder"]
+__all__ = ["ImageTextAnswerer", "RenderVolume", "is_image_text_folder"]
