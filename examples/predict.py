@@ -11,9 +11,11 @@
 ``--model`` is a folder saved by ``examples/finetune_m3d_rad.py`` (``final/``), a local copy of a released M3D-LaMed
 checkpoint, or any transformers image-text-to-text model (Qwen2.5-VL, LLaVA-OneVision, Gemma 3 / MedGemma, ...):
 that answers zero-shot from rendered axial slices (``--render``, ``--slices``, ``--size``, ``--montage``) through its
-own chat template, and the renderer settings are written beside the output (``<output>.params.json``). The work is ordered by CT volume: each volume is decoded and preprocessed once (in ``--num-workers``
-DataLoader workers), the vision tower and projector run once on it, and all its questions are answered from that
-(``--batch-size`` of them at a time), with the same answers as asking one question at a time.
+own chat template, and the renderer settings are written beside the output (``<output>.params.json``).
+
+The work is ordered by CT volume: each volume is decoded and preprocessed (or rendered) once, in ``--num-workers``
+DataLoader workers; for M3D-RAD the vision tower and projector run once on it; all its questions are answered from
+that (``--batch-size`` of them at a time), with the same answers as asking one question at a time.
 
 Under ``accelerate launch`` or ``torchrun`` each process answers a share of the volumes (whole volumes, balanced by
 question count) and appends to its own part, ``<output stem>.part-<rank>-of-<n>.jsonl``, after every volume; when
@@ -197,6 +199,7 @@ def record_settings(output: Path, settings: dict) -> None:
     import json
 
     path = output.with_name(output.name + ".params.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and json.loads(path.read_text()) != settings:
         raise SystemExit(f"{output} was written with other settings ({path}); use another --output")
     path.write_text(json.dumps(settings, indent=2) + "\n")
