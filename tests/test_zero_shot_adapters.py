@@ -1,5 +1,6 @@
 """Zero-shot image-text-to-text adapters on tiny random models of the real architectures: Gemma 3 (MedGemma) through
-``examples/predict.py --model`` (predictions file, resume, then ``rad3d-hf score``), Qwen2.5-VL through the adapter."""
+``examples/predict.py --model`` (predictions file, resume, then ``rad3d-hf score``); Qwen2.5-VL and LLaVA-OneVision
+through the adapter and the volume-ordered work (their processors cannot be saved and reloaded without torchvision)."""
 
 from __future__ import annotations
 
@@ -68,8 +69,9 @@ def test_gemma3_predict_resume_and_score(tmp_path: Path, capsys: pytest.CaptureF
 
 
 @pytest.mark.slow
-def test_qwen2_5_vl_answers_in_volume_order_rendering_each_volume_once(task4_rows) -> None:
-    model, processor = tiny_vlms.qwen2_5_vl()
+@pytest.mark.parametrize("build", [tiny_vlms.qwen2_5_vl, tiny_vlms.llava_onevision], ids=["qwen2_5_vl", "llava_ov"])
+def test_answers_by_volume_rendering_each_volume_once(build, task4_rows) -> None:
+    model, processor = build()
     renderer = CountingRenderer("lung-mediastinum-bone", num_slices=2, size=28)
     answerer = ImageTextAnswerer(model, processor, renderer=renderer, batch_size=5, max_new_tokens=3)
     rows = task4_rows.select(range(24))

@@ -173,3 +173,61 @@ def gemma3(folder: Path, *, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+def llava_onevision(*, seed: int = 0):
+    """``(model, processor)`` of a tiny LLaVA-OneVision (SigLIP + Qwen2, anyres with one 28x28 tile); not saved:
+    its processor's video half needs torchvision to load."""
+    from transformers import LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration, LlavaOnevisionProcessor
+    from transformers.models.llava_onevision.image_processing_pil_llava_onevision import (
+        LlavaOnevisionImageProcessorPil,
+    )
+
+    specials = ["<|im_start|>", "<|im_end|>", "<image>", "<video>"]
+    tokenizer = _tokenizer(specials)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
+    config = LlavaOnevisionConfig(
+        vision_config={
+            "model_type": "siglip_vision_model",
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "image_size": 28,
+            "patch_size": 14,
+        },
+        text_config={
+            "model_type": "qwen2",
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "max_position_embeddings": 1024,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+        image_token_index=ids["<image>"],
+        video_token_index=ids["<video>"],
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,
+        image_grid_pinpoints=[[28, 28]],
+        vision_aspect_ratio="anyres_max_1",
+    )
+    model = _seeded(lambda: LlavaOnevisionForConditionalGeneration(config), seed)
+    image_processor = LlavaOnevisionImageProcessorPil(size={"height": 28, "width": 28}, image_grid_pinpoints=[[28, 28]])
+    with _without_video_processor():
+        processor = LlavaOnevisionProcessor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=None,
+            num_image_tokens=4,
+            vision_feature_select_strategy="full",
+            chat_template=LLAVA_TEMPLATE,
+            vision_aspect_ratio="anyres_max_1",
+        )
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, processor
