@@ -143,3 +143,30 @@ def test_a_non_integer_task_through_evaluate_names_the_id() -> None:
     rows[0]["task"] = 4.5
     with pytest.raises(ValueError, match=rf"{rows[0]['id']}.*task"):
         _metric().compute(predictions=[r["answer"] for r in rows], references=rows, n_resamples=0)
+
+
+def _official_bleu1_counts(prediction: str, reference: str) -> tuple[int, int, int]:
+    """What the official 3D-RAD evaluation counts: it strips both texts, then evaluate's bleu tokenizes them (13a)."""
+    from collections import Counter
+
+    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+    tokenize = Tokenizer13a()
+    hyp, ref = tokenize(prediction.strip()).split(), tokenize(reference.strip()).split()
+    matches = sum((Counter(hyp) & Counter(ref)).values())
+    return matches, len(hyp), len(ref)
+
+
+@pytest.mark.parametrize(
+    ("prediction", "reference"),
+    [
+        ("Right lung nodule-\n", "Right lung nodule."),
+        ("  Mild emphysema -\n", "Mild emphysema -\n"),
+        ("\nNo -\n\n", "No"),
+        ("3 cm-\n", " 3 cm -\n "),
+    ],
+)
+def test_bleu1_strips_predictions_and_references_as_the_official_code_does(prediction: str, reference: str) -> None:
+    from rad3d_hf.scoring.text_metrics import bleu1_counts
+
+    assert bleu1_counts(prediction, reference) == _official_bleu1_counts(prediction, reference)
