@@ -40,7 +40,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--split", default="test", choices=("train", "test"))
     parser.add_argument("--demo", action="store_true", help="the built-in demo data")
     parser.add_argument("--data-dir", default=None, help="QA tables (default: the Hub dataset)")
-    parser.add_argument("--volumes-dir", default=None, help="CT-RATE volumes, found by name")
+    parser.add_argument(
+        "--volumes-dir", default=None, help="CT volumes, found by name: a folder, a .zip (Images/test.zip) or a URL"
+    )
     parser.add_argument("--volume-format", default="nifti", choices=("nifti", "npy"))
     parser.add_argument("--batch-size", type=int, default=8, help="questions of one volume generated together")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers decoding volumes")
@@ -57,7 +59,8 @@ def load_rows(args: argparse.Namespace):
 
     import rad3d_hf  # noqa: F401  (makes "3d-rad" resolve)
 
-    kwargs = dict(split=args.split, demo=args.demo, volume_format=args.volume_format)
+    # Only this split is prepared, so a volumes_dir holding its volumes alone (Images/test.zip) is enough.
+    kwargs = dict(split=args.split, splits=(args.split,), demo=args.demo, volume_format=args.volume_format)
     if args.data_dir is not None:
         kwargs["data_dir"] = args.data_dir
     if args.volumes_dir is not None:

@@ -93,11 +93,12 @@ def run(args: argparse.Namespace) -> int:
     data_dir = table_source(args)
     if args.volumes_dir is None and not args.demo:
         raise UsageError("--volumes-dir DIR is required (the folder holding the CT volumes), or --demo")
-    volumes_dir = (
-        checked_folder(args.volumes_dir, "--volumes-dir", what="the CT volumes")
-        if args.volumes_dir
-        else os.path.join(str(data_dir), "volumes")
-    )
+    if args.volumes_dir is None:
+        volumes_dir = os.path.join(str(data_dir), "volumes")
+    elif args.volumes_dir.lower().endswith(".zip") and os.path.isfile(args.volumes_dir):
+        volumes_dir = args.volumes_dir  # the published Images/test.zip, read as it comes
+    else:
+        volumes_dir = checked_folder(args.volumes_dir, "--volumes-dir", what="the CT volumes (a folder or a .zip)")
     writable_folder(args.out, "--out")
     try:
         transform = M3DTransform(size=args.size, window=tuple(args.window) if args.window else None)
