@@ -112,6 +112,11 @@ _REVERSED_QUALIFIER = re.compile(
 # - a bare number joined to the measurement by "and", "or" or "/" ("between 3 and 4 cm"), which makes it ambiguous;
 _REVERSED_BARE_NUMBER = re.compile(r"(?i)(?:dna|ro|/)\s*(?:(?:\d+[.,])?\d+|\d+\.)(?![\w.])")
 # - a number and a dimension separator, before a measurement of _MAX_DIMENSIONS numbers: a longer chain.
+# The last characters of everything looked for before a measurement (qualifiers, "and", "or", "/", "x", "by", digits):
+# after any other character and one space there is nothing to look for.
+_MAY_END_WHAT_PRECEDES = frozenset(
+    {q[-1].lower() for q in _QUALIFIERS} | {q[-1].upper() for q in _QUALIFIERS} | set("dDrR/xX×*yY.0123456789")
+)
 _REVERSED_MORE_DIMENSIONS = re.compile(r"(?i)(?:[x×*]|yb\b)\s*(?:(?:\d+[.,])?\d+|\d+\.)(?![\w.])")
 _REL_TOL = 1e-9
 
@@ -171,9 +176,18 @@ def parse_measurement(text: str) -> Measurement | None:
     current: Measurement | None = None
     current_values: list[float] = []
     started = False
+    last_found: Measurement | None = None
     for match in _MEASUREMENT.finditer(text):
         start, gap_end = match.start(), n - previous_end
-        before = _skip_space(reversed_text, n - start)
+        if (
+            start >= 2
+            and text[start - 1] == " "
+            and text[start - 2] not in _MAY_END_WHAT_PRECEDES
+            and not text[start - 2].isspace()
+        ):
+            before = gap_end  # the usual case ("measures 12 mm"): nothing looked for ends there, skip the look back
+        else:
+            before = _skip_space(reversed_text, n - start)
         qualifier = _REVERSED_QUALIFIER.match(reversed_text, before) if before < gap_end else None
         if qualifier is not None and qualifier.end() > gap_end:
             qualifier = None
@@ -191,16 +205,16 @@ def parse_measurement(text: str) -> Measurement | None:
             and current is not None
             and measurement is not None
             and qualifier is None
-            and _DIM_GAP.fullmatch(text, previous_end, start) is not None
             and current.kind == measurement.kind == "length"
             and not current.is_range
             and not measurement.is_range
+            and _DIM_GAP.fullmatch(text, previous_end, start) is not None
         )
         if joined and measurement is not None:
             current_values.extend(measurement.values)
         else:
-            if started:
-                _finish(current, current_values, found)
+            if current is not None and (current is not last_found or len(current_values) > len(current.values)):
+                last_found = _finish(current, current_values, found)
                 if len(found) > 1:
                     return None
             current, current_values, started = measurement, list(measurement.values) if measurement else [], True
@@ -216,13 +230,14 @@ def _skip_space(text: str, position: int) -> int:
     return position if space is None else space.end()
 
 
-def _finish(measurement: Measurement | None, values: list[float], found: set[Measurement]) -> None:
-    """Add a finished measurement (with the dimensions a chain added to it) to ``found``."""
+def _finish(measurement: Measurement | None, values: list[float], found: set[Measurement]) -> Measurement | None:
+    """Add a finished measurement (with the dimensions a chain added to it) to ``found``; return what was added."""
     if measurement is None:
-        return
+        return None
     if len(values) > len(measurement.values):
         measurement = Measurement(tuple(sorted(values, reverse=True)), "length", measurement.qualifier)
     found.add(measurement)
+    return measurement
 
 
 def _close(a: float, b: float) -> bool:
