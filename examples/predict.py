@@ -8,6 +8,11 @@
 ``--model`` is a folder saved by ``examples/finetune_m3d_rad.py`` (``final/``) or a local copy of a released M3D-LaMed
 checkpoint. The output is appended to one line per question as soon as a batch is answered, so an interrupted run
 resumes where it stopped: ids already in the file are skipped (a last line cut off mid-write is dropped and redone).
+
+A temporal model (``--preset tiny-temporal`` / ``phi3-4b-temporal`` runs) reads each question's earlier scans: they are
+loaded from the dataset (``--prior-volumes``, on by default for such a model) and preprocessed like the current ones,
+each file once per worker. ``--history text|images|both`` overrides what Task 6 sees of the past (default: what the
+model was trained with).
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-samples", type=int, default=None, help="answer only the first N questions")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    parser.add_argument(
+        "--prior-volumes",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="load each question's earlier scans (default: when the model reads them)",
+    )
+    parser.add_argument("--history", default=None, choices=("text", "images", "both"), help="what Task 6 sees")
     return parser.parse_args(argv)
 
 
@@ -71,18 +83,28 @@ def main(argv: list[str] | None = None) -> int:
     import rad3d_hf
     from rad3d_hf.models.m3d_rad.inference import PredictionCollator, generate_answers
     from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
+    from rad3d_hf.transforms.memo import MemoizedTransform
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, processor = load_model_and_processor(args.model, dtype=getattr(torch, args.dtype))
     model.to(device).eval()
+    temporal = processor.max_prior_volumes > 0
+    if args.prior_volumes is None:
+        args.prior_volumes = temporal
+    if (args.prior_volumes or args.history not in (None, "text")) and not temporal:
+        raise SystemExit(f"--prior-volumes / --history {args.history}: {args.model} reads no earlier scans")
+    if args.history is not None:
+        processor.history = args.history
 
     kwargs = dict(split=args.split, demo=args.demo, volume_format=args.volume_format)
     if args.data_dir is not None:
         kwargs["data_dir"] = args.data_dir
     if args.volumes_dir is not None:
         kwargs["volumes_dir"] = args.volumes_dir
+    if args.prior_volumes:
+        kwargs["prior_volumes"] = True
     dataset = load_dataset("3d-rad", args.config, **kwargs)
     if "volume" not in dataset.column_names:
         raise SystemExit("the rows have no volumes: pass --volumes-dir (or --demo)")
@@ -95,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     size = tuple(model.config.vision_config.image_size)
-    collator = PredictionCollator(processor, image_transform=rad3d_hf.M3DTransform(size=size))
+    transform = rad3d_hf.M3DTransform(size=size)
+    # A scan is the current volume of its questions and an earlier one of later questions: preprocess it once.
+    image_transform = MemoizedTransform(transform, max_items=64) if temporal else transform
+    collator = PredictionCollator(processor, image_transform=image_transform)
     loader = DataLoader(todo, batch_size=args.batch_size, collate_fn=collator, num_workers=args.num_workers)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with args.output.open("a") as out, tqdm(total=len(todo), unit="q", desc="answering") as bar:
