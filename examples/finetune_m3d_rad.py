@@ -284,6 +284,10 @@ def compare(model_args: ModelArguments, data_args: DataArguments, training_args)
     from rad3d_hf.scoring import score
     from rad3d_hf.scoring.comparison import blind_predictions, temporal_table
 
+    import torch
+
+    if base_preset(model_args.preset) == "tiny":
+        torch.set_num_threads(1)  # tiny ops: a second thread only waits on the first, badly so on a busy machine
     root = Path(training_args.output_dir)
     single_data = replace(data_args, prior_volumes=False, history="text")
     reports = {
