@@ -280,22 +280,19 @@ def compare(model_args: ModelArguments, data_args: DataArguments, training_args)
     import copy
     from dataclasses import replace
 
+    import torch
+
     from rad3d_hf.models.m3d_rad.presets import base_preset
     from rad3d_hf.scoring import score
     from rad3d_hf.scoring.comparison import blind_predictions, temporal_table
 
-    import torch
-
     if base_preset(model_args.preset) == "tiny":
         torch.set_num_threads(1)  # tiny ops: a second thread only waits on the first, badly so on a busy machine
-    root = Path(training_args.output_dir)
-    single_data = replace(data_args, prior_volumes=False, history="text")
+    root, single = Path(training_args.output_dir), replace(data_args, prior_volumes=False, history="text")
     reports = {
-        "temporal": run(model_args.preset, model_args, data_args, copy.deepcopy(training_args), root / "temporal"),
-        "single": run(
-            base_preset(model_args.preset), model_args, single_data, copy.deepcopy(training_args), root / "single"
-        ),
+        "temporal": run(model_args.preset, model_args, data_args, copy.deepcopy(training_args), root / "temporal")
     }
+    reports["single"] = run(base_preset(model_args.preset), model_args, single, training_args, root / "single")
     if not training_args.do_predict or training_args.process_index != 0:
         return {}
     test = load_split(data_args, data_args.test_split, streaming=False, with_volumes=False)
