@@ -284,7 +284,7 @@ def compare(model_args: ModelArguments, data_args: DataArguments, training_args)
 
     from rad3d_hf.models.m3d_rad.presets import base_preset
     from rad3d_hf.scoring import score
-    from rad3d_hf.scoring.comparison import blind_predictions, temporal_table
+    from rad3d_hf.scoring.temporal_comparison import blind_predictions, temporal_table
 
     if base_preset(model_args.preset) == "tiny":
         torch.set_num_threads(1)  # tiny ops: a second thread only waits on the first, badly so on a busy machine
