@@ -53,7 +53,7 @@ from rad3d_hf.demo.tables import build_tables, write_tables
 __all__ = ["DEMO_FORMAT_VERSION", "MANIFEST_NAME", "VOLUMES_DIR", "default_demo_root", "ensure_demo_data"]
 
 # Bump when the generated content changes, so cached folders of an older layout are not reused.
-DEMO_FORMAT_VERSION = 1
+DEMO_FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 VOLUMES_DIR = "volumes"
 

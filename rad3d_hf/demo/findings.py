@@ -28,18 +28,8 @@ COHORT: dict[str, tuple[tuple[int, int, tuple[str, ...]], ...]] = {
 }
 _SPLIT_KEY = {"train": 1, "test": 2}
 
-# Findings the phantom draws in the voxels; the others are labels only (recorded as such in the manifest).
-RENDERED_FINDINGS: tuple[str, ...] = (
-    "Lung nodule",
-    "Pleural effusion",
-    "Pericardial effusion",
-    "Cardiomegaly",
-    "Emphysema",
-    "Consolidation",
-    "Medical material",
-    "Arterial wall calcification",
-    "Coronary artery wall calcification",
-)
+# Every finding is drawn in the voxels: nine by phantoms.render_scan, nine by more_findings.
+RENDERED_FINDINGS: tuple[str, ...] = tuple(FINDINGS)
 # Findings the temporal tasks ask about: the published Task 5/6 tables leave out "Medical material".
 TEMPORAL_FINDINGS: tuple[str, ...] = tuple(f for f in FINDINGS if f != "Medical material")
 
@@ -235,6 +225,7 @@ class PatientTruth:
     scans: list[ScanTruth]
     reconstructions: dict[str, tuple[int, ...]] = field(default_factory=dict)
     aorta_diameter_mm: int = 0
+    screening: bool = False  # asked the Task 4 questions only (see demo.screening)
 
     def volume_stem(self, letter: str, reconstruction: int) -> str:
         return f"{self.split}_{self.patient_id}_{letter}_{reconstruction}"
@@ -312,14 +303,21 @@ def _sample_lung_point(
 
 
 def _patient(
-    seed: int, split: str, patient_id: int, n_scans: int, recon2: tuple[str, ...], scenario: str
+    seed: int,
+    split: str,
+    patient_id: int,
+    n_scans: int,
+    recon2: tuple[str, ...],
+    scenario: str,
+    labels: dict[str, list[bool]] | None = None,
 ) -> PatientTruth:
     rng = rng_for(seed, _SPLIT_KEY[split], patient_id)
     anatomy = _anatomy(rng)
     sx = float(rng.choice(XY_SPACINGS_MM))
     grid = Grid(SHAPE, (sx, sx, Z_SPACING_MM))
     letters = [chr(ord("a") + i) for i in range(n_scans)]
-    labels = {f: _markov_labels(rng, n_scans) for f in FINDINGS}
+    labels_given = labels is not None
+    labels = dict(labels) if labels is not None else {f: _markov_labels(rng, n_scans) for f in FINDINGS}
 
     spans = _nodule_spans(rng, scenario, n_scans)
     if scenario in ("persist", "none") and rng.random() < 0.5:
@@ -375,6 +373,7 @@ def _patient(
         scans=scans,
         reconstructions={s: ((1, 2) if s in recon2 else (1,)) for s in letters},
         aorta_diameter_mm=round(2 * anatomy.aorta_radius),
+        screening=labels_given,
     )
 
 
@@ -396,4 +395,8 @@ def demo_cohort(seed: int = 0) -> dict[str, list[PatientTruth]]:
         cohort[split] = [
             _patient(seed, split, pid, n, recon2, scenario[k]) for k, (pid, n, recon2) in enumerate(patients)
         ]
+    from rad3d_hf.demo.screening import screening_patients  # it builds on _patient
+
+    for split in cohort:
+        cohort[split] += screening_patients(seed, split)
     return cohort

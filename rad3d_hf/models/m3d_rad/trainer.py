@@ -58,6 +58,7 @@ class M3DRadTrainer(Trainer):
         """Answers to ``generation_rows`` as ``{id: answer}``, shared out over the processes and gathered."""
         from accelerate.utils import gather_object
         from torch.utils.data import DataLoader
+        from tqdm.auto import tqdm
 
         model = self.accelerator.unwrap_model(self.model)
         was_training = model.training
@@ -71,7 +72,10 @@ class M3DRadTrainer(Trainer):
             num_workers=self.args.dataloader_num_workers,
         )
         pairs: list[tuple[str, str]] = []
-        for batch in loader:
+        progress = tqdm(
+            loader, desc="answering", unit="batch", disable=self.args.disable_tqdm or not self.is_world_process_zero()
+        )
+        for batch in progress:
             answers = generate_answers(
                 model, self.generation_collator.processor, batch, max_new_tokens=self.max_new_tokens
             )
