@@ -92,6 +92,8 @@ class ThreeDRadConfig(datasets.BuilderConfig):
         demo_seed: seed of the demo source.
         prior_volumes: also attach the patient's earlier volumes (``prior_volumes``, oldest first; needs volumes).
         metadata_files: CT-RATE metadata CSV(s) whose spacing, rescale and scanner fields are added to each row.
+        splits: prepare only these splits (e.g. ``("test",)`` with CT-RATE's validation volumes alone, which the
+            train questions do not refer to); default: every split whose tables exist.
         content_digest: set by the builder, not by users: a digest of every QA table (and metadata file) under the
             config, so the datasets cache key covers their content and an edited table is never served stale.
     """
@@ -103,6 +105,7 @@ class ThreeDRadConfig(datasets.BuilderConfig):
     demo_seed: int = 0
     prior_volumes: bool = False
     metadata_files: tuple[str, ...] | str | None = None
+    splits: tuple[str, ...] | None = None
     content_digest: str | None = None
 
     def __post_init__(self) -> None:
@@ -115,6 +118,13 @@ class ThreeDRadConfig(datasets.BuilderConfig):
             raise ValueError(f"volume_format={self.volume_format!r}; expected 'nifti' or 'npy'")
         if self.missing_volumes not in ("error", "skip"):
             raise ValueError(f"missing_volumes={self.missing_volumes!r}; expected 'error' or 'skip'")
+        if self.splits is not None:
+            if isinstance(self.splits, str):
+                self.splits = (self.splits,)
+            unknown = [s for s in self.splits if s not in ("train", "test")]
+            if unknown or not self.splits:
+                raise ValueError(f"splits={self.splits!r}; expected a non-empty selection of 'train' and 'test'")
+            self.splits = tuple(self.splits)
 
 
 def _content_digest(config_kwargs: dict[str, Any]) -> str:
@@ -192,6 +202,8 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
             raise ValueError("prior_volumes=True needs volumes: pass volumes_dir (or demo=True)")
         generators = []
         for split in get_config(self.config.name).splits:
+            if self.config.splits is not None and split not in self.config.splits:
+                continue
             sources = source_files(data_dir, split, self.config.name)
             present = [s for s in sources if table_exists(s.path)]
             if not present:

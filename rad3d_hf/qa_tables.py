@@ -10,14 +10,9 @@ since an id is the row's position in its file).
 from __future__ import annotations
 
 import csv
-import errno
 import functools
-import hashlib
-import io
-import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import fsspec
@@ -29,54 +24,39 @@ from rad3d_hf.catalogue import (
     EMPTY_FIELD,
     OPTION_LETTERS,
     SOURCE_QUESTION_TYPES,
-    Subtask,
-    TaskInfo,
-    get_config,
+)
+from rad3d_hf.table_files import (
+    DEFAULT_DATA_DIR,
+    QATableError,
+    SourceFile,
+    file_digest,
+    not_utf8,
+    open_text,
+    source_file_path,
+    source_files,
+    table_exists,
+    tables_digest,
 )
 from rad3d_hf.volume_names import VolumeName, parse_volume_name
 
-DEFAULT_DATA_DIR = "hf://datasets/Tang-xiaoxiao/3D-RAD"
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "QATableError",
+    "SourceFile",
+    "add_prior_volume_names",
+    "file_digest",
+    "parse_history",
+    "read_rows",
+    "read_table",
+    "read_table_columns",
+    "source_file_path",
+    "source_files",
+    "split_volume_index",
+    "table_exists",
+    "tables_digest",
+]
+
 _HISTORY = re.compile(r"\[\s*([01](?:\s*,\s*[01])*)\s*\]")
-
-
-class QATableError(ValueError):
-    """A QA table that does not follow the published format; the message names file, line and column."""
-
-    def __init__(self, path: str, line: int | None, column: str | None, problem: str) -> None:
-        self.path, self.line, self.column, self.problem = path, line, column, problem
-        where = path + (f", line {line}" if line is not None else "") + (f", column {column!r}" if column else "")
-        super().__init__(f"{where}: {problem}")
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One QA table: the (task, subtask) it holds, in which split, and where it is."""
-
-    task: TaskInfo
-    subtask: Subtask
-    split: str
-    path: str
-
-
-def source_file_path(data_dir: str, split: str, task: TaskInfo, subtask: Subtask) -> str:
-    return f"{str(data_dir).rstrip('/')}/{split}/{task.folder}/{subtask.file_name}"
-
-
-def source_files(data_dir: str, split: str, config: str = "all") -> list[SourceFile]:
-    """The tables that ``config`` reads in ``split``, in catalogue order."""
-    spec = get_config(config)
-    if split not in spec.splits:
-        raise ValueError(f"config {config!r} has no {split!r} split; it offers {', '.join(spec.splits)}")
-    return [SourceFile(t, s, split, source_file_path(data_dir, split, t, s)) for t, s in spec.files(split)]
-
-
-def table_exists(path: str) -> bool:
-    """Whether something exists at ``path`` (local or fsspec URL): a file, or a folder or broken link that reading
-    then names as such, rather than reporting the table as missing."""
-    fs, inner = fsspec.core.url_to_fs(path)
-    if fs.isfile(inner) or fs.exists(inner):
-        return True
-    return "://" not in path and os.path.lexists(inner)
 
 
 def parse_history(question: str) -> list[int]:
@@ -85,46 +65,6 @@ def parse_history(question: str) -> list[int]:
     if match is None:
         return []
     return [int(x) for x in match.group(1).split(",")]
-
-
-def _open_text(path: str) -> io.TextIOBase:
-    try:
-        if "://" not in path and os.path.islink(path) and not os.path.exists(path):
-            raise OSError(errno.ELOOP if _is_link_loop(path) else errno.ENOENT, "a broken symbolic link")
-        return fsspec.open(path, "r", encoding="utf-8-sig", newline="").open()
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"QA table {path} not found; point data_dir at a folder holding the 3D-RAD 'train/' and 'test/' tables "
-            f"(the published CSVs: {DEFAULT_DATA_DIR})"
-        ) from None
-    except IsADirectoryError:
-        raise QATableError(path, None, None, "is a folder, not a CSV file") from None
-    except OSError as error:
-        raise QATableError(path, None, None, f"cannot be opened: {error.strerror or error}") from None
-
-
-def _is_link_loop(path: str) -> bool:
-    try:
-        os.stat(path)
-    except OSError as error:
-        return error.errno == errno.ELOOP
-    return False
-
-
-def _not_utf8(path: str) -> QATableError:
-    """The error for a table that is not UTF-8 text, naming the line and byte of the first invalid sequence."""
-    with fsspec.open(path, "rb") as handle:
-        data = handle.read()
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return QATableError(path, None, None, "not UTF-8 text: it is UTF-16 (byte order mark); save it as UTF-8")
-    try:
-        data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        problem = f"not UTF-8 text: byte {data[error.start]:#04x} at byte {column} of the line"
-        return QATableError(path, line, None, problem)
-    return QATableError(path, None, None, "not UTF-8 text")
 
 
 def read_table(source: SourceFile) -> Iterator[dict[str, Any]]:
@@ -148,13 +88,13 @@ def read_table_columns(source: SourceFile) -> dict[str, list[Any]]:
 
     Checks run column by column and only look for the offending row once a check fails, which keeps reading all
     170,105 published rows to about a second."""
-    with _open_text(source.path) as handle:
+    with open_text(source.path) as handle:
         reader = csv.reader(handle)
         try:
             _check_header(source.path, next(reader, None))
             records = list(reader)
         except UnicodeDecodeError:
-            raise _not_utf8(source.path) from None
+            raise not_utf8(source.path) from None
         except csv.Error as error:  # e.g. a field over the csv module's size limit
             raise QATableError(source.path, reader.line_num, None, f"not a readable CSV row: {error}") from None
     return _validated_columns(source, records)
@@ -162,7 +102,7 @@ def read_table_columns(source: SourceFile) -> dict[str, list[Any]]:
 
 def _line_of(path: str, index: int) -> int:
     """Line number of data row ``index``, found by re-reading: a quoted field may span lines."""
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle)
         for i, _ in enumerate(reader):
             if i == index + 1:
@@ -326,40 +266,6 @@ def _volume_stems(source: SourceFile) -> list[str]:
     return read_table_columns(source)["volume_name"]
 
 
-def tables_digest(data_dir: str, splits: Iterable[str] = ("train", "test")) -> str:
-    """A digest of the content of every table ``splits`` can hold under a local ``data_dir`` (absent ones count as
-    absent): hashed byte for byte (BLAKE2b, about 40 ms for the 27 MB of published tables), so a table edited in place
-    is noticed even when its size and modification time are restored.
-
-    A remote ``data_dir`` (an fsspec URL) is not downloaded to be hashed: its digest is its URL, so pin a revision
-    (``hf://datasets/Tang-xiaoxiao/3D-RAD@<commit>``) to make it exact."""
-    digest = hashlib.blake2b(digest_size=16)
-    if "://" in data_dir:
-        digest.update(f"remote:{data_dir}".encode())
-        return digest.hexdigest()
-    for split in splits:
-        for source in source_files(data_dir, split, "all"):
-            digest.update(f"{split}/{source.task.folder}/{source.subtask.file_name}\0".encode())
-            digest.update(file_digest(source.path).encode() + b"\0")
-    return digest.hexdigest()
-
-
-def file_digest(path: str) -> str:
-    """BLAKE2b of a local file's bytes, ``"absent"`` when there is none; a remote file's digest is its URL."""
-    if "://" in path:
-        return hashlib.blake2b(f"remote:{path}".encode(), digest_size=16).hexdigest()
-    digest = hashlib.blake2b(digest_size=16)
-    try:
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
-    except FileNotFoundError:
-        return "absent"
-    except OSError as error:  # a folder or a link loop: reading the table names it
-        return f"unreadable-{error.errno}"
-    return digest.hexdigest()
-
-
 def split_volume_index(data_dir: str, split: str, digest: str | None = None) -> dict[int, dict[str, tuple[int, ...]]]:
     """Every volume named anywhere in a split's tables: patient -> scan letter -> reconstructions (sorted).
 
@@ -428,7 +334,7 @@ def header_only_error(sources: list[SourceFile]) -> QATableError:
 
 def has_rows(source: SourceFile) -> bool:
     """Whether a table holds at least one record after its header (reads two records at most)."""
-    with _open_text(source.path) as handle:
+    with open_text(source.path) as handle:
         reader = csv.reader(handle)
         try:
             return next(reader, None) is not None and next(reader, None) is not None

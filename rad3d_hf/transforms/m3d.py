@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rad3d_hf.transforms.resize import resize_trilinear
-from rad3d_hf.volumes.decode import image_path, read_volume
+from rad3d_hf.volumes.decode import image_path, read_volume, volume_format
 from rad3d_hf.volumes.errors import VolumeError
 from rad3d_hf.volumes.orientation import DHW_AXIS_CODES, orient_dhw
 
@@ -222,7 +222,7 @@ class M3DTransform:
             return self.apply(read_volume(value), affine=value.affine, source=path)
         if path is None:
             raise TypeError(f"M3DTransform cannot read a volume from {type(value).__name__}")
-        if path.lower().endswith(".npy"):
+        if volume_format(path) == "npy":
             array = read_volume(path)
             if self._is_model_input(array):
                 return np.ascontiguousarray(array, dtype=np.float32).reshape(1, *self.size)

@@ -67,9 +67,14 @@ class VolumeHeader:
             )
 
 
+def file_name_part(path: PathLike) -> str:
+    """The path of the file itself: of a chained fsspec URL (``zip://member.nii::archive.zip``) its first link."""
+    return os.fspath(path).split("::", 1)[0]
+
+
 def volume_format(path: PathLike) -> str:
     """``"nii.gz"``, ``"nii"`` or ``"npy"`` from the file name; ValueError naming the file otherwise."""
-    name = os.fspath(path).lower()
+    name = file_name_part(path).lower()
     for suffix in ("nii.gz", "nii", "npy"):
         if name.endswith("." + suffix):
             return suffix
@@ -200,7 +205,12 @@ def open_raw(path: PathLike) -> io.BufferedIOBase:
         if is_url(path):
             import fsspec
 
-            return fsspec.open(os.fspath(path), "rb").open()
+            fs, inner = fsspec.core.url_to_fs(os.fspath(path))
+            handle = fs.open(inner, "rb")
+            # The file of a chained URL (zip://member::archive.zip) reads through its filesystem, which closes the
+            # archive when it is garbage-collected: the handle keeps it alive.
+            handle._rad3d_filesystem = fs
+            return handle
         return open(path, "rb")
     except OSError as error:
         raise VolumeError.for_file(path, f"cannot open: {error.strerror or error}") from error

@@ -180,9 +180,14 @@ class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
         features = torch.cat(rows).to(device=inputs_embeds.device, dtype=inputs_embeds.dtype)
         return inputs_embeds.masked_scatter(mask.unsqueeze(-1), features)
 
-    def prepare_inputs_for_generation(self, *args, is_first_iteration: bool | None = False, **kwargs):
-        # Earlier scans, like pixel_values, are read at prefill only; later steps use the cache.
-        inputs = super().prepare_inputs_for_generation(*args, is_first_iteration=is_first_iteration, **kwargs)
+    def prepare_inputs_for_generation(
+        self, *args, inputs_embeds=None, is_first_iteration: bool | None = False, **kwargs
+    ):
+        # Earlier scans, like pixel_values, are read at prefill only; later steps use the cache. `inputs_embeds` is
+        # named so generate() accepts embeddings (answering a volume's questions from image features computed once).
+        inputs = super().prepare_inputs_for_generation(
+            *args, inputs_embeds=inputs_embeds, is_first_iteration=is_first_iteration, **kwargs
+        )
         if not is_first_iteration and kwargs.get("use_cache", True):
             inputs.pop("prior_pixel_values", None)
             inputs.pop("prior_mask", None)
