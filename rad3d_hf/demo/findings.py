@@ -303,21 +303,15 @@ def _sample_lung_point(
 
 
 def _patient(
-    seed: int,
-    split: str,
-    patient_id: int,
-    n_scans: int,
-    recon2: tuple[str, ...],
-    scenario: str,
-    labels: dict[str, list[bool]] | None = None,
-) -> PatientTruth:
+    seed: int, split: str, patient_id: int, n_scans: int, recon2: tuple[str, ...], scenario: str,
+    given_labels: dict[str, list[bool]] | None = None,
+) -> PatientTruth:  # fmt: skip
     rng = rng_for(seed, _SPLIT_KEY[split], patient_id)
     anatomy = _anatomy(rng)
     sx = float(rng.choice(XY_SPACINGS_MM))
     grid = Grid(SHAPE, (sx, sx, Z_SPACING_MM))
     letters = [chr(ord("a") + i) for i in range(n_scans)]
-    labels_given = labels is not None
-    labels = dict(labels) if labels is not None else {f: _markov_labels(rng, n_scans) for f in FINDINGS}
+    labels = dict(given_labels) if given_labels else {f: _markov_labels(rng, n_scans) for f in FINDINGS}
 
     spans = _nodule_spans(rng, scenario, n_scans)
     if scenario in ("persist", "none") and rng.random() < 0.5:
@@ -373,7 +367,7 @@ def _patient(
         scans=scans,
         reconstructions={s: ((1, 2) if s in recon2 else (1,)) for s in letters},
         aorta_diameter_mm=round(2 * anatomy.aorta_radius),
-        screening=labels_given,
+        screening=given_labels is not None,
     )
 
 

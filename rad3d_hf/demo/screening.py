@@ -28,7 +28,7 @@ def screening_patients(seed: int, split: str) -> list[PatientTruth]:
         labels = {finding: [k in chosen] for finding, chosen in present.items()}
         # "persist" draws a nodule on the one scan, "resolve" leaves that scan without one
         scenario = "persist" if labels["Lung nodule"][0] else "resolve"
-        patients.append(_patient(seed, split, FIRST_ID[split] + k, 1, (), scenario, labels=labels))
+        patients.append(_patient(seed, split, FIRST_ID[split] + k, 1, (), scenario, given_labels=labels))
     return patients
 
 
