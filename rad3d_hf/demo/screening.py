@@ -14,7 +14,7 @@ from rad3d_hf.catalogue import FINDINGS
 from rad3d_hf.demo.findings import PatientTruth, _patient, rng_for
 
 SCREENING_PATIENTS: dict[str, int] = {"train": 96, "test": 24}
-FIRST_ID: dict[str, int] = {"train": 101, "test": 2001}
+FIRST_ID: dict[str, int] = {"train": 301, "test": 3001}  # after the temporal cohort's ids
 _SCREENING_KEY = {"train": 11, "test": 12}
 
 
