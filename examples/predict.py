@@ -22,6 +22,11 @@ question count) and appends to its own part, ``<output stem>.part-<rank>-of-<n>.
 all are done the parts are merged into ``--output``: each id once, in the split's order, the same file a one-process
 run writes. An interrupted run resumes where it stopped (rerun the same command, with any number of processes): ids
 already in the output or in any part are skipped, and a last line cut off mid-write is dropped and redone.
+
+A temporal model (``--preset tiny-temporal`` / ``phi3-4b-temporal`` runs) reads each question's earlier scans: they are
+loaded from the dataset (``--prior-volumes``, on by default for such a model) and preprocessed like the current ones,
+each file once per worker. ``--history text|images|both`` overrides what Task 6 sees of the past (default: what the
+model was trained with).
 """
 
 from __future__ import annotations
@@ -56,6 +61,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-samples", type=int, default=None, help="answer only the first N questions")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--device", default=None, help="default: cuda:LOCAL_RANK if available, else cpu")
+    parser.add_argument(
+        "--prior-volumes",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="load each question's earlier scans (default: when the model reads them)",
+    )
+    parser.add_argument("--history", default=None, choices=("text", "images", "both"), help="what Task 6 sees")
     zero_shot = parser.add_argument_group("image-text-to-text models (zero-shot, from rendered slices)")
     zero_shot.add_argument("--render", default="medgemma", help="SliceRenderer preset (default: medgemma)")
     zero_shot.add_argument("--slices", type=int, default=16, help="axial slices per volume (default 16, at most 85)")
@@ -77,6 +89,8 @@ def load_rows(args: argparse.Namespace):
         kwargs["data_dir"] = args.data_dir
     if args.volumes_dir is not None:
         kwargs["volumes_dir"] = args.volumes_dir
+    if args.prior_volumes:
+        kwargs["prior_volumes"] = True
     dataset = load_dataset("3d-rad", args.config, **kwargs)
     if "volume" not in dataset.column_names:
         raise SystemExit("the rows have no volumes: pass --volumes-dir (or --demo)")
@@ -107,17 +121,34 @@ def build_answerer(args: argparse.Namespace, device):
         return answerer
     from rad3d_hf.models.m3d_rad.inference import M3DRadAnswerer
     from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
+    from rad3d_hf.transforms.memo import MemoizedTransform
 
     model, processor = load_model_and_processor(args.model, dtype=getattr(torch, args.dtype))
     model.to(device).eval()
+    if args.history is not None:
+        processor.history = args.history
     size = tuple(model.config.vision_config.image_size)
+    transform = rad3d_hf.M3DTransform(size=size)
+    # A scan is the current volume of its questions and an earlier one of later questions: preprocess it once.
     return M3DRadAnswerer(
         model,
         processor,
-        image_transform=rad3d_hf.M3DTransform(size=size),
+        image_transform=MemoizedTransform(transform, max_items=16) if args.prior_volumes else transform,
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
     )
+
+
+def settle_earlier_scans(args: argparse.Namespace) -> None:
+    """``--prior-volumes`` defaults to whether the model reads earlier scans; asking a single-scan model is an error."""
+    import json
+
+    config = Path(args.model) / "config.json"
+    reads = config.is_file() and int(json.loads(config.read_text()).get("max_prior_volumes") or 0) > 0
+    if args.prior_volumes is None:
+        args.prior_volumes = reads
+    if (args.prior_volumes or args.history not in (None, "text")) and not reads:
+        raise SystemExit(f"--prior-volumes / --history {args.history}: {args.model} reads no earlier scans")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         device = torch.device(f"cuda:{place.local_rank}" if torch.cuda.is_available() else "cpu")
 
+    settle_earlier_scans(args)
     from rad3d_hf.models.image_text import is_image_text_folder
 
     if is_image_text_folder(args.model) and place.is_main:
