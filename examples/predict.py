@@ -5,15 +5,24 @@
         --data-dir path/to/3D-RAD --volumes-dir path/to/CT-RATE --output preds/task4.jsonl --dtype bfloat16
     rad3d-hf score preds/task4.jsonl --config task4 --data-dir path/to/3D-RAD
 
+    accelerate launch --multi_gpu --num_processes 8 examples/predict.py --model ... --output preds/all.jsonl
+    torchrun --nproc_per_node 8 examples/predict.py --model ... --output preds/all.jsonl
+
 ``--model`` is a folder saved by ``examples/finetune_m3d_rad.py`` (``final/``) or a local copy of a released M3D-LaMed
-checkpoint. The output is appended to one line per question as soon as a batch is answered, so an interrupted run
-resumes where it stopped: ids already in the file are skipped (a last line cut off mid-write is dropped and redone).
+checkpoint. The work is ordered by CT volume: each volume is decoded and preprocessed once (in ``--num-workers``
+DataLoader workers), the vision tower and projector run once on it, and all its questions are answered from that
+(``--batch-size`` of them at a time), with the same answers as asking one question at a time.
+
+Under ``accelerate launch`` or ``torchrun`` each process answers a share of the volumes (whole volumes, balanced by
+question count) and appends to its own part, ``<output stem>.part-<rank>-of-<n>.jsonl``, after every volume; when
+all are done the parts are merged into ``--output``: each id once, in the split's order, the same file a one-process
+run writes. An interrupted run resumes where it stopped (rerun the same command, with any number of processes): ids
+already in the output or in any part are skipped, and a last line cut off mid-write is dropped and redone.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -24,61 +33,34 @@ logger = logging.getLogger("predict")
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="local model folder (M3D-RAD or M3D-LaMed)")
-    parser.add_argument("--output", required=True, type=Path, help="predictions file (.jsonl), appended to")
+    parser.add_argument(
+        "--output", required=True, type=Path, help="predictions file (.jsonl), written when every process is done"
+    )
     parser.add_argument("--config", default="all", help="3d-rad config (default: all)")
     parser.add_argument("--split", default="test", choices=("train", "test"))
     parser.add_argument("--demo", action="store_true", help="the built-in demo data")
     parser.add_argument("--data-dir", default=None, help="QA tables (default: the Hub dataset)")
-    parser.add_argument("--volumes-dir", default=None, help="CT-RATE volumes, found by name")
+    parser.add_argument(
+        "--volumes-dir", default=None, help="CT volumes, found by name: a folder, a .zip (Images/test.zip) or a URL"
+    )
     parser.add_argument("--volume-format", default="nifti", choices=("nifti", "npy"))
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8, help="questions of one volume generated together")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers decoding volumes")
     parser.add_argument("--max-new-tokens", type=int, default=256, help="the 3D-RAD evaluation's limit is 256")
     parser.add_argument("--max-samples", type=int, default=None, help="answer only the first N questions")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
-    parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    parser.add_argument("--device", default=None, help="default: cuda:LOCAL_RANK if available, else cpu")
     return parser.parse_args(argv)
 
 
-def read_done(path: Path) -> set[str]:
-    """Ids already answered in ``path``; a last line cut off by an interruption is removed from the file."""
-    if not path.exists():
-        return set()
-    done: set[str] = set()
-    text = path.read_text()
-    lines = text.splitlines(keepends=True)
-    for number, line in enumerate(lines, start=1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines) and not line.endswith("\n"):
-                logger.warning("%s: dropping the incomplete last line (it will be answered again)", path)
-                path.write_text("".join(lines[:-1]))
-                break
-            raise ValueError(f"{path}:{number}: not a JSON line: {line[:80]!r}") from None
-        if not isinstance(record, dict) or "id" not in record or "prediction" not in record:
-            raise ValueError(f'{path}:{number}: expected {{"id", "prediction"}}, got {line[:80]!r}')
-        done.add(str(record["id"]))
-    return done
-
-
-def main(argv: list[str] | None = None) -> int:
-    import torch
+def load_rows(args: argparse.Namespace):
+    """The split's rows with lazy volumes, the first ``--max-samples`` of them."""
     from datasets import load_dataset
-    from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
 
-    import rad3d_hf
-    from rad3d_hf.models.m3d_rad.inference import PredictionCollator, generate_answers
-    from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
+    import rad3d_hf  # noqa: F401  (makes "3d-rad" resolve)
 
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, processor = load_model_and_processor(args.model, dtype=getattr(torch, args.dtype))
-    model.to(device).eval()
-
-    kwargs = dict(split=args.split, demo=args.demo, volume_format=args.volume_format)
+    # Only this split is prepared, so a volumes_dir holding its volumes alone (Images/test.zip) is enough.
+    kwargs = dict(split=args.split, splits=(args.split,), demo=args.demo, volume_format=args.volume_format)
     if args.data_dir is not None:
         kwargs["data_dir"] = args.data_dir
     if args.volumes_dir is not None:
@@ -88,32 +70,82 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the rows have no volumes: pass --volumes-dir (or --demo)")
     if args.max_samples is not None:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
-    done = read_done(args.output)
-    todo = dataset.filter(lambda i: i not in done, input_columns="id") if done else dataset
-    logger.info(
-        "%d questions, %d already in %s, %d to answer", len(dataset), len(dataset) - len(todo), args.output, len(todo)
+    return dataset
+
+
+def build_answerer(args: argparse.Namespace, device):
+    """The model family that answers one volume's questions (a ``rad3d_hf.prediction.VolumeAnswerer``)."""
+    import torch
+
+    import rad3d_hf
+    from rad3d_hf.models.m3d_rad.inference import M3DRadAnswerer
+    from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
+
+    model, processor = load_model_and_processor(args.model, dtype=getattr(torch, args.dtype))
+    model.to(device).eval()
+    size = tuple(model.config.vision_config.image_size)
+    return M3DRadAnswerer(
+        model,
+        processor,
+        image_transform=rad3d_hf.M3DTransform(size=size),
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
     )
 
-    size = tuple(model.config.vision_config.image_size)
-    collator = PredictionCollator(processor, image_transform=rad3d_hf.M3DTransform(size=size))
-    loader = DataLoader(todo, batch_size=args.batch_size, collate_fn=collator, num_workers=args.num_workers)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with args.output.open("a") as out, tqdm(total=len(todo), unit="q", desc="answering") as bar:
-        for batch in loader:
-            answers = generate_answers(model, processor, batch, max_new_tokens=args.max_new_tokens)
-            for question_id, answer in zip(batch["ids"], answers):
-                out.write(json.dumps({"id": question_id, "prediction": answer}) + "\n")
-            out.flush()
-            bar.update(len(answers))
-    data_dir = rad3d_hf.ensure_demo_data() if args.demo else args.data_dir
-    logger.info(
-        "wrote %s; score it with: rad3d-hf score %s --split %s --config %s%s",
-        args.output,
-        args.output,
-        args.split,
-        args.config,
-        f" --data-dir {data_dir}" if data_dir else "",
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    import rad3d_hf
+    from rad3d_hf.prediction.parts import answered_ids, append_answers, merge_parts, part_path
+    from rad3d_hf.prediction.processes import leave, process_place, wait_for_all
+    from rad3d_hf.prediction.volume_work import VolumeGroup, answer_by_volume, group_by_volume, shard_groups
+
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    place = process_place()
+    logging.basicConfig(
+        level=logging.INFO if place.is_main else logging.WARNING, format="%(asctime)s %(name)s: %(message)s"
     )
+    if args.device is not None:
+        device = torch.device(args.device)
+    else:
+        device = torch.device(f"cuda:{place.local_rank}" if torch.cuda.is_available() else "cpu")
+
+    dataset = load_rows(args)
+    table = dataset.select_columns(["id", "volume_name"]).to_dict()
+    ids = [str(i) for i in table["id"]]
+    groups = group_by_volume(table["volume_name"])
+    mine = shard_groups(groups, place.rank, place.world_size)
+    part = part_path(args.output, place.rank, place.world_size)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    done = answered_ids(args.output, own_part=part)
+    todo = [VolumeGroup(g.volume_name, tuple(i for i in g.indices if ids[i] not in done)) for g in mine]
+    todo = [g for g in todo if len(g)]
+    questions = sum(len(g) for g in todo)
+    logger.info(
+        "%d questions over %d volumes, %d already answered; process %d of %d answers %d over %d volumes",
+        len(ids), len(groups), len(done & set(ids)), place.rank, place.world_size, questions, len(todo),
+    )  # fmt: skip
+
+    if todo:
+        answerer = build_answerer(args, device)
+        question_rows = dataset.remove_columns([c for c in ("volume", "prior_volumes") if c in dataset.column_names])
+        bar = tqdm(total=questions, unit="q", desc=f"answering ({place.rank + 1}/{place.world_size})")
+        with part.open("a", encoding="utf-8") as out, bar:
+            work = answer_by_volume(answerer, dataset, question_rows, todo, num_workers=args.num_workers)
+            for group, answers in work:
+                append_answers(out, zip((ids[i] for i in group.indices), answers))
+                bar.update(len(answers))
+    wait_for_all(place)
+    if place.is_main:
+        written = merge_parts(args.output, ids)
+        data_dir = rad3d_hf.ensure_demo_data() if args.demo else args.data_dir
+        logger.info(
+            "wrote %d predictions to %s; score it with: rad3d-hf score %s --split %s --config %s%s",
+            written, args.output, args.output, args.split, args.config, f" --data-dir {data_dir}" if data_dir else "",
+        )  # fmt: skip
+    leave(place)
     return 0
 
 

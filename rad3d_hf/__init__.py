@@ -17,6 +17,7 @@ _LAZY: dict[str, str] = {
     "read_volume": "rad3d_hf.volumes.decode",
     "read_volume_header": "rad3d_hf.volumes.decode",
     "M3DTransform": "rad3d_hf.transforms",
+    "SliceRenderer": "rad3d_hf.transforms",
     "ThreeDRad": "rad3d_hf.builder",
     "ThreeDRadConfig": "rad3d_hf.builder",
     "ensure_demo_data": "rad3d_hf.demo",

@@ -30,10 +30,14 @@ from rad3d_hf.qa_tables import (
     DEFAULT_DATA_DIR,
     SourceFile,
     add_prior_volume_names,
+    file_digest,
+    has_rows,
+    header_only_error,
     read_table_columns,
     source_files,
     split_volume_index,
     table_exists,
+    tables_digest,
 )
 from rad3d_hf.volumes.locator import VolumeLocator
 
@@ -88,6 +92,10 @@ class ThreeDRadConfig(datasets.BuilderConfig):
         demo_seed: seed of the demo source.
         prior_volumes: also attach the patient's earlier volumes (``prior_volumes``, oldest first; needs volumes).
         metadata_files: CT-RATE metadata CSV(s) whose spacing, rescale and scanner fields are added to each row.
+        splits: prepare only these splits (e.g. ``("test",)`` with CT-RATE's validation volumes alone, which the
+            train questions do not refer to); default: every split whose tables exist.
+        content_digest: set by the builder, not by users: a digest of every QA table (and metadata file) under the
+            config, so the datasets cache key covers their content and an edited table is never served stale.
     """
 
     volumes_dir: str | None = None
@@ -97,6 +105,8 @@ class ThreeDRadConfig(datasets.BuilderConfig):
     demo_seed: int = 0
     prior_volumes: bool = False
     metadata_files: tuple[str, ...] | str | None = None
+    splits: tuple[str, ...] | None = None
+    content_digest: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -108,6 +118,28 @@ class ThreeDRadConfig(datasets.BuilderConfig):
             raise ValueError(f"volume_format={self.volume_format!r}; expected 'nifti' or 'npy'")
         if self.missing_volumes not in ("error", "skip"):
             raise ValueError(f"missing_volumes={self.missing_volumes!r}; expected 'error' or 'skip'")
+        if self.splits is not None:
+            if isinstance(self.splits, str):
+                self.splits = (self.splits,)
+            unknown = [s for s in self.splits if s not in ("train", "test")]
+            if unknown or not self.splits:
+                raise ValueError(f"splits={self.splits!r}; expected a non-empty selection of 'train' and 'test'")
+            self.splits = tuple(self.splits)
+
+
+def _content_digest(config_kwargs: dict[str, Any]) -> str:
+    """The digest of what the rows are read from: every table of both splits (the earlier-scan index reads them all)
+    and the metadata files."""
+    data_dir = config_kwargs.get("data_dir")
+    if config_kwargs.get("demo"):
+        from rad3d_hf.demo import ensure_demo_data
+
+        data_dir = str(ensure_demo_data(data_dir, seed=config_kwargs.get("demo_seed", 0)))
+    digest = tables_digest(str(data_dir or DEFAULT_DATA_DIR))
+    files = config_kwargs.get("metadata_files") or ()
+    for path in [files] if isinstance(files, str) else files:
+        digest += "," + file_digest(str(path))
+    return digest
 
 
 class ThreeDRad(datasets.ArrowBasedBuilder):
@@ -121,13 +153,16 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
     DEFAULT_CONFIG_NAME = "all"
     config: ThreeDRadConfig
 
-    def _create_builder_config(self, config_name=None, custom_features=None, config_id=None, **config_kwargs):  # type: ignore[no-untyped-def]
+    def _create_builder_config(self, config_name=None, custom_features=None, config_id=None, **config_kwargs):
         # The demo folder depends on HF_HOME, read when the builder is made: put the resolved folder into the config
         # (and so into the cache key), so a cache built for one demo folder never points at another's files.
         if config_kwargs.get("demo") and not config_kwargs.get("data_dir"):
             from rad3d_hf.demo import default_demo_root
 
             config_kwargs["data_dir"] = str(default_demo_root(config_kwargs.get("demo_seed", 0)))
+        # The cache key is made from the config's fields: a digest of the tables' (and metadata files') content makes
+        # a table edited in place a new cache entry, in this process or a fresh one (about 40 ms for all tables).
+        config_kwargs["content_digest"] = _content_digest(config_kwargs)
         return super()._create_builder_config(config_name, custom_features, config_id, **config_kwargs)
 
     def _resolved_dirs(self) -> tuple[str, str | None]:
@@ -162,6 +197,8 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
             raise ValueError("prior_volumes=True needs volumes: pass volumes_dir (or demo=True)")
         generators = []
         for split in get_config(self.config.name).splits:
+            if self.config.splits is not None and split not in self.config.splits:
+                continue
             sources = source_files(data_dir, split, self.config.name)
             present = [s for s in sources if table_exists(s.path)]
             if not present:
@@ -173,6 +210,8 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
                 raise FileNotFoundError(
                     f"config {self.config.name!r}, split {split!r}: missing QA tables:\n  {missing}"
                 )
+            if not any(has_rows(s) for s in sources):
+                raise header_only_error(sources)
             generators.append(
                 datasets.SplitGenerator(
                     name=split, gen_kwargs={"sources": sources, "data_dir": data_dir, "volumes_dir": volumes_dir}
@@ -194,7 +233,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         schema = self.info.features.arrow_schema
         priors: dict[str, list[str]] = {}
         for source in sources:
-            index = split_volume_index(data_dir, source.split)
+            index = split_volume_index(data_dir, source.split, self.config.content_digest)
             columns = read_table_columns(source)
             add_prior_volume_names(columns, index, priors)
             if locator is not None:

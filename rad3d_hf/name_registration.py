@@ -22,7 +22,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,15 @@ def module_hash(module_name: str) -> str:
     return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:16]
 
 
-def _wrap(original: Callable[..., Any], name: str, make: Callable[[], Any]) -> Callable[..., Any]:
+def _wrap(original: Callable[..., Any], makers: Mapping[str, Callable[[], Any]]) -> Callable[..., Any]:
+    """``original`` answering the names in ``makers`` itself (read at each call, so names added later work too)."""
     if getattr(original, _HOOKED, False):
         return original
 
     @functools.wraps(original)
     def factory(path: str, *args: Any, **kwargs: Any) -> Any:
-        if path == name:
+        make = makers.get(path) if isinstance(path, str) else None
+        if make is not None:
             return make()
         return original(path, *args, **kwargs)
 
@@ -67,8 +69,12 @@ def _metric_module() -> Any:
     return ImportableModule(METRIC_MODULE, module_hash(METRIC_MODULE))
 
 
+# Dataset names answered by this package -> a function returning their DatasetModule (``register_dataset_module``).
+_DATASET_MODULES: dict[str, Callable[[], Any]] = {DATASET_NAME: _dataset_module}
+
+
 def _patch_dataset_factory(module: Any) -> None:
-    module.dataset_module_factory = _wrap(module.dataset_module_factory, DATASET_NAME, _dataset_module)
+    module.dataset_module_factory = _wrap(module.dataset_module_factory, _DATASET_MODULES)
 
 
 def _patch_when_imported(fullname: str, patch: Callable[[Any], None]) -> None:
@@ -92,7 +98,7 @@ def register_dataset_name() -> None:
 
 
 def _patch_evaluate_loading(module: Any) -> None:
-    module.evaluation_module_factory = _wrap(module.evaluation_module_factory, METRIC_NAME, _metric_module)
+    module.evaluation_module_factory = _wrap(module.evaluation_module_factory, {METRIC_NAME: _metric_module})
 
 
 class _PatchAfterImport(importlib.abc.MetaPathFinder):
@@ -111,7 +117,7 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder):
         loader, patch = spec.loader, self.patch
 
         def exec_module(module: Any) -> None:
-            loader.exec_module(module)  # type: ignore[union-attr]
+            loader.exec_module(module)
             patch(module)
 
         spec.loader = _PatchingLoader(loader, exec_module)
@@ -133,6 +139,25 @@ class _PatchingLoader(importlib.abc.Loader):
 def register_metric_name() -> None:
     """Hook ``3d-rad-metric`` into ``evaluate.loading``, now if it is imported, else as soon as it is."""
     _patch_when_imported("evaluate.loading", _patch_evaluate_loading)
+
+
+def register_dataset_module(name: str, builder_kwargs: Callable[[], Mapping[str, Any]]) -> None:
+    """Make ``load_dataset(name, config)`` build ``3d-rad`` with the keyword arguments ``builder_kwargs()`` returns.
+
+    ``builder_kwargs`` is called at each load (the arguments go into the datasets cache key like any other); the
+    lmms-eval tasks use it to take their data source from the environment.
+    """
+    if name == DATASET_NAME:
+        raise ValueError(f"{DATASET_NAME!r} is the package's own name")
+
+    def module() -> Any:
+        from datasets.load import DatasetModule
+
+        kwargs = {**builder_kwargs(), "dataset_name": DATASET_NAME}
+        return DatasetModule(BUILDER_MODULE, module_hash(BUILDER_MODULE), kwargs)
+
+    _DATASET_MODULES[name] = module
+    register_dataset_name()
 
 
 def register() -> None:

@@ -10,12 +10,17 @@ Only the row fields ``id``, ``question``, ``question_type``, ``choices``, ``answ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from rad3d_hf.catalogue import OPTION_LETTERS
 
 ANSWER_CUE = "Answer:"
+# Task 6's label list ("[0, 1]") and the note explaining it, as the published questions print them.
+_LABEL_LIST = re.compile(r"\[\s*[01](?:\s*,\s*[01])*\s*\]")
+_LABEL_NOTE = re.compile(r"\s*\(Note: 0 indicates absence, and 1 indicates presence\.\)", re.IGNORECASE)
+HISTORY_PLACEHOLDER = "(see the earlier scans)"
 
 
 def _row_id(row: Mapping[str, Any]) -> str:
@@ -49,6 +54,20 @@ def question_prompt(row: Mapping[str, Any]) -> str:
     if question_type == "open":
         return f"{question}\n{ANSWER_CUE}"
     raise ValueError(f"row {_row_id(row)}: question_type must be 'open' or 'closed', got {question_type!r}")
+
+
+def question_without_history(row: Mapping[str, Any]) -> str:
+    """A Task 6 question with its earlier labels left out, for a model that is shown the earlier scans instead.
+
+    The label list becomes ``(see the earlier scans)`` and the note explaining 0/1 goes: ``"Earlier readings for
+    emphysema: [0, 1]. (Note: 0 indicates absence, and 1 indicates presence.) How should ..."`` ->
+    ``"Earlier readings for emphysema: (see the earlier scans). How should ..."``. A question without a label list is
+    a ValueError naming the row.
+    """
+    question = str(_require(row, "question"))
+    if _LABEL_LIST.search(question) is None:
+        raise ValueError(f"row {_row_id(row)}: no earlier-label list like [0, 1] in the question to leave out")
+    return _LABEL_NOTE.sub("", _LABEL_LIST.sub(HISTORY_PLACEHOLDER, question, count=1))
 
 
 def target_text(row: Mapping[str, Any]) -> str:

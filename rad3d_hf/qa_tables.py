@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import csv
 import functools
-import io
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import fsspec
@@ -26,51 +24,39 @@ from rad3d_hf.catalogue import (
     EMPTY_FIELD,
     OPTION_LETTERS,
     SOURCE_QUESTION_TYPES,
-    Subtask,
-    TaskInfo,
-    get_config,
+)
+from rad3d_hf.table_files import (
+    DEFAULT_DATA_DIR,
+    QATableError,
+    SourceFile,
+    file_digest,
+    not_utf8,
+    open_text,
+    source_file_path,
+    source_files,
+    table_exists,
+    tables_digest,
 )
 from rad3d_hf.volume_names import VolumeName, parse_volume_name
 
-DEFAULT_DATA_DIR = "hf://datasets/Tang-xiaoxiao/3D-RAD"
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "QATableError",
+    "SourceFile",
+    "add_prior_volume_names",
+    "file_digest",
+    "parse_history",
+    "read_rows",
+    "read_table",
+    "read_table_columns",
+    "source_file_path",
+    "source_files",
+    "split_volume_index",
+    "table_exists",
+    "tables_digest",
+]
+
 _HISTORY = re.compile(r"\[\s*([01](?:\s*,\s*[01])*)\s*\]")
-
-
-class QATableError(ValueError):
-    """A QA table that does not follow the published format; the message names file, line and column."""
-
-    def __init__(self, path: str, line: int, column: str | None, problem: str) -> None:
-        self.path, self.line, self.column, self.problem = path, line, column, problem
-        where = f"{path}, line {line}" + (f", column {column!r}" if column else "")
-        super().__init__(f"{where}: {problem}")
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """One QA table: the (task, subtask) it holds, in which split, and where it is."""
-
-    task: TaskInfo
-    subtask: Subtask
-    split: str
-    path: str
-
-
-def source_file_path(data_dir: str, split: str, task: TaskInfo, subtask: Subtask) -> str:
-    return f"{str(data_dir).rstrip('/')}/{split}/{task.folder}/{subtask.file_name}"
-
-
-def source_files(data_dir: str, split: str, config: str = "all") -> list[SourceFile]:
-    """The tables that ``config`` reads in ``split``, in catalogue order."""
-    spec = get_config(config)
-    if split not in spec.splits:
-        raise ValueError(f"config {config!r} has no {split!r} split; it offers {', '.join(spec.splits)}")
-    return [SourceFile(t, s, split, source_file_path(data_dir, split, t, s)) for t, s in spec.files(split)]
-
-
-def table_exists(path: str) -> bool:
-    """Whether a table exists at ``path`` (local or fsspec URL)."""
-    fs, inner = fsspec.core.url_to_fs(path)
-    return bool(fs.isfile(inner))
 
 
 def parse_history(question: str) -> list[int]:
@@ -79,16 +65,6 @@ def parse_history(question: str) -> list[int]:
     if match is None:
         return []
     return [int(x) for x in match.group(1).split(",")]
-
-
-def _open_text(path: str) -> io.TextIOBase:
-    try:
-        return fsspec.open(path, "r", encoding="utf-8-sig", newline="").open()
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"QA table {path} not found; point data_dir at a folder holding the 3D-RAD 'train/' and 'test/' tables "
-            f"(the published CSVs: {DEFAULT_DATA_DIR})"
-        ) from None
 
 
 def read_table(source: SourceFile) -> Iterator[dict[str, Any]]:
@@ -112,16 +88,21 @@ def read_table_columns(source: SourceFile) -> dict[str, list[Any]]:
 
     Checks run column by column and only look for the offending row once a check fails, which keeps reading all
     170,105 published rows to about a second."""
-    with _open_text(source.path) as handle:
+    with open_text(source.path) as handle:
         reader = csv.reader(handle)
-        _check_header(source.path, next(reader, None))
-        records = list(reader)
+        try:
+            _check_header(source.path, next(reader, None))
+            records = list(reader)
+        except UnicodeDecodeError:
+            raise not_utf8(source.path) from None
+        except csv.Error as error:  # e.g. a field over the csv module's size limit
+            raise QATableError(source.path, reader.line_num, None, f"not a readable CSV row: {error}") from None
     return _validated_columns(source, records)
 
 
 def _line_of(path: str, index: int) -> int:
     """Line number of data row ``index``, found by re-reading: a quoted field may span lines."""
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle)
         for i, _ in enumerate(reader):
             if i == index + 1:
@@ -179,7 +160,7 @@ def _validated_columns(source: SourceFile, records: list[list[str]]) -> dict[str
     parsed: dict[str, VolumeName] = {}
     for volume in set(volumes):
         try:
-            name = parse_volume_name(volume)
+            name = table_volume_name(volume)
         except ValueError as error:
             raise fail(volumes.index(volume), "VolumeName", str(error)) from None
         if name.split != split:
@@ -251,36 +232,58 @@ _COLUMN_NAMES = (
 )  # fmt: skip
 
 
-def _volume_column(source: SourceFile) -> list[str]:
-    """The VolumeName column of a table, parsed by Arrow's CSV reader (only this column is converted)."""
-    fs, inner = fsspec.core.url_to_fs(source.path)
-    try:
-        handle = fs.open(inner, "rb")
-    except FileNotFoundError:
+def table_volume_name(value: str) -> VolumeName:
+    """A table's ``VolumeName`` as published: a canonical name with the ``.nii.gz`` suffix; ValueError otherwise."""
+    if not value.endswith(".nii.gz"):
+        raise ValueError(f"volume name {value!r} lacks the published '.nii.gz' suffix")
+    return parse_volume_name(value)
+
+
+def _volume_stems(source: SourceFile) -> list[str]:
+    """The volume stems a table names ([] when the table is absent), for the split's earlier-scan index.
+
+    Arrow reads every column (as strings, which also checks the text is UTF-8 and every row has the header's fields)
+    in a fraction of the time of the validating reader. Whenever that read, the header or any name is not as
+    published, the table goes through :func:`read_table_columns`, which raises the error naming file, line and
+    column: no table silently contributes fewer (or other) names than it holds."""
+    if not table_exists(source.path):
         return []  # a table the user does not have holds no earlier scans to point at
-    options = pa_csv.ConvertOptions(include_columns=["VolumeName"], column_types={"VolumeName": pa.string()})
-    with handle:
-        try:
+    fs, inner = fsspec.core.url_to_fs(source.path)
+    options = pa_csv.ConvertOptions(column_types=dict.fromkeys(CSV_HEADER, pa.string()))
+    try:
+        with fs.open(inner, "rb") as handle:
             table = pa_csv.read_csv(handle, convert_options=options)
-        except (pa.ArrowInvalid, KeyError):
-            return []  # malformed: reported with file, line and column when the table's rows are read
-    return table.column("VolumeName").to_pylist()
+    except (OSError, pa.ArrowInvalid, KeyError):
+        table = None
+    if table is not None and tuple(table.column_names) == CSV_HEADER and table.num_rows:
+        names = set(table.column("VolumeName").to_pylist())
+        try:
+            parsed = [table_volume_name(v) for v in names if isinstance(v, str)]
+        except ValueError:
+            parsed = []
+        if len(parsed) == len(names) and all(p.split == source.split for p in parsed):
+            return [p.stem for p in parsed]
+    return read_table_columns(source)["volume_name"]
+
+
+def split_volume_index(data_dir: str, split: str, digest: str | None = None) -> dict[int, dict[str, tuple[int, ...]]]:
+    """Every volume named anywhere in a split's tables: patient -> scan letter -> reconstructions (sorted).
+
+    Tables absent from ``data_dir`` are left out, so a folder holding only some tasks still loads; a table that is
+    present but cannot be read is a :class:`QATableError` naming it, whichever config is being read. The index is
+    cached per ``digest`` (:func:`tables_digest` of the split, computed when not given), so edited tables are read
+    again."""
+    return _split_volume_index(data_dir, split, digest or tables_digest(data_dir, (split,)))
 
 
 @functools.lru_cache(maxsize=8)
-def split_volume_index(data_dir: str, split: str) -> dict[int, dict[str, tuple[int, ...]]]:
-    """Every volume named anywhere in a split's tables: patient -> scan letter -> reconstructions (sorted).
-
-    Tables absent from ``data_dir`` are left out, so a folder holding only some tasks still loads."""
-    volumes: set[str] = set()
+def _split_volume_index(data_dir: str, split: str, digest: str) -> dict[int, dict[str, tuple[int, ...]]]:
+    stems: set[str] = set()
     for source in source_files(data_dir, split, "all"):
-        volumes.update(_volume_column(source))
+        stems.update(_volume_stems(source))
     found: dict[int, dict[str, set[int]]] = {}
-    for volume in volumes:
-        try:
-            name = parse_volume_name(volume)
-        except ValueError:
-            continue  # reported with its line when that table's rows are read
+    for stem in stems:
+        name = parse_volume_name(stem)
         found.setdefault(name.patient_id, {}).setdefault(name.scan, set()).add(name.reconstruction)
     return {pid: {scan: tuple(sorted(recs)) for scan, recs in scans.items()} for pid, scans in found.items()}
 
@@ -312,7 +315,28 @@ def read_rows(data_dir: str | None, split: str, config: str = "all") -> Iterator
     data_dir = str(data_dir or DEFAULT_DATA_DIR)
     index = split_volume_index(data_dir, split)
     priors: dict[str, list[str]] = {}
-    for source in source_files(data_dir, split, config):
+    sources = source_files(data_dir, split, config)
+    n_rows = 0
+    for source in sources:
         columns = read_table_columns(source)
         add_prior_volume_names(columns, index, priors)
+        n_rows += len(columns["id"])
         yield from _rows(columns)
+    if n_rows == 0:
+        raise header_only_error(sources)
+
+
+def header_only_error(sources: list[SourceFile]) -> QATableError:
+    """The error for a config whose tables hold a header but no rows (instead of an empty split)."""
+    more = f" (and {len(sources) - 1} more of the config's tables)" if len(sources) > 1 else ""
+    return QATableError(sources[0].path, 1, None, f"the table has a header but no rows{more}")
+
+
+def has_rows(source: SourceFile) -> bool:
+    """Whether a table holds at least one record after its header (reads two records at most)."""
+    with open_text(source.path) as handle:
+        reader = csv.reader(handle)
+        try:
+            return next(reader, None) is not None and next(reader, None) is not None
+        except (UnicodeDecodeError, csv.Error):
+            return True  # a fault that reading the table reports with its line

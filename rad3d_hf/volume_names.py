@@ -11,7 +11,11 @@ import re
 from dataclasses import dataclass
 
 VOLUME_SUFFIXES: tuple[str, ...] = (".nii.gz", ".nii", ".npy")
-_NAME = re.compile(r"^(?P<split>train|test|valid)_(?P<pid>\d+)_(?P<scan>[a-z])_(?P<rec>\d+)$")
+# Canonical names only: ASCII digits without leading zeros and nothing around the name, so that no two spellings map
+# to one volume ("test_07_a_1", "test_7_a_1\n" or Arabic-Indic digits would otherwise become test_7_a_1).
+_NAME = re.compile(
+    r"(?P<split>train|test|valid)_(?P<pid>0|[1-9][0-9]*)_(?P<scan>[a-z])_(?P<rec>0|[1-9][0-9]*)", re.ASCII
+)
 CTRATE_SPLIT = {"test": "valid", "train": "train", "valid": "valid"}
 
 
@@ -53,10 +57,14 @@ def strip_volume_suffix(name: str) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def parse_volume_name(name: str) -> VolumeName:
-    """Parse ``test_1005_b_1.nii.gz`` (suffix optional); ValueError naming the input if it does not fit."""
-    match = _NAME.match(strip_volume_suffix(name))
+    """Parse ``test_1005_b_1.nii.gz`` (suffix optional); ValueError naming the input if it is not canonical.
+
+    Canonical: ``<split>_<patient>_<scan letter>_<reconstruction>`` with ASCII digits and no leading zeros, then
+    nothing or one of ``.nii.gz``, ``.nii``, ``.npy``; no whitespace anywhere."""
+    match = _NAME.fullmatch(strip_volume_suffix(name))
     if match is None:
         raise ValueError(
-            f"volume name {name!r} does not look like '<split>_<patient>_<scan letter>_<reconstruction>[.nii.gz]'"
+            f"volume name {name!r} is not a canonical '<split>_<patient>_<scan letter>_<reconstruction>[.nii.gz]' "
+            "(ASCII digits without leading zeros, no spaces)"
         )
     return VolumeName(match["split"], int(match["pid"]), match["scan"], int(match["rec"]))

@@ -241,7 +241,7 @@ def test_interrupted_export_resumes_without_duplicate_or_missing_shards(small_so
     export_dataset(clean, **kwargs)
 
     # QA: the Parquet writer fails on its 5th shard; volumes: the volume copier fails on its 3rd volume.
-    writer_name, fail_at = ("_place_volume", 3) if volumes else ("_write_parquet", 5)
+    writer_name, fail_at = ("place_volume", 3) if volumes else ("write_parquet", 5)
     real_write = getattr(hub_export, writer_name)
     calls = {"n": 0}
 

@@ -21,23 +21,27 @@ def load_example(name: str):
 
 
 def test_predictions_file_resume_drops_a_cut_off_last_line(tmp_path):
-    predict = load_example("predict")
+    from rad3d_hf.prediction.parts import read_predictions_file
+
     path = tmp_path / "p.jsonl"
-    assert predict.read_done(path) == set()
+    assert read_predictions_file(path) == {}
     path.write_text('{"id": "a", "prediction": "B. No"}\n{"id": "b", "prediction": ""}\n{"id": "c", "predi')
-    assert predict.read_done(path) == {"a", "b"}
+    assert read_predictions_file(path) == {"a": "B. No", "b": ""}
+    assert path.read_text().endswith('"predi')  # read-only unless asked to repair
+    assert list(read_predictions_file(path, repair=True)) == ["a", "b"]
     assert path.read_text().endswith('"prediction": ""}\n')  # the partial line is gone, so appending is safe
 
 
 def test_predictions_file_with_a_bad_line_is_an_error(tmp_path):
-    predict = load_example("predict")
+    from rad3d_hf.prediction.parts import read_predictions_file
+
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "a", "prediction": "x"}\nnot json\n{"id": "c", "prediction": "y"}\n')
     with pytest.raises(ValueError, match=r"p.jsonl:2: not a JSON line"):
-        predict.read_done(path)
+        read_predictions_file(path)
     path.write_text('{"id": "a"}\n')
     with pytest.raises(ValueError, match=r"p.jsonl:1: expected"):
-        predict.read_done(path)
+        read_predictions_file(path)
 
 
 def test_finetune_arguments_follow_the_preset():

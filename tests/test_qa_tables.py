@@ -51,7 +51,7 @@ def test_paper_task_one_reads_the_anomaly_detection_folder(tmp_path):
         "train",
         1,
         "Diagnosis",
-        [open_row(1, "Diagnosis", "train", "train_3_a_2", "Diagnosis?", "Emphysema.")],
+        [open_row(1, "Diagnosis", "train", "train_3_a_2.nii.gz", "Diagnosis?", "Emphysema.")],
     )
     (row,) = _read(tmp_path, "task1_diagnosis", "train")
     assert (row["task"], row["source_task"], row["reconstruction"]) == (1, 2, 2)

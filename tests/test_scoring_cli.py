@@ -139,7 +139,11 @@ def test_unreadable_tables_are_a_clear_error(tmp_path, capsys):
         ["score", str(tmp_path / "p.jsonl"), "--data-dir", str(tmp_path / "nowhere"), "--config", "task4_lung_nodule"]
     )
     assert code == 2
-    assert f"cannot read the test QA tables from {tmp_path / 'nowhere'}" in capsys.readouterr().err
+    assert f"--data-dir {tmp_path / 'nowhere'}: no such folder" in capsys.readouterr().err
+    (tmp_path / "empty" / "test").mkdir(parents=True)
+    code = main(["score", str(tmp_path / "p.jsonl"), "--data-dir", str(tmp_path / "empty"), "--config", "task4"])
+    assert code == 2
+    assert f"cannot read the test QA tables from {tmp_path / 'empty'}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("option", ["--seed", "--resamples"])

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     from rad3d_hf import __version__
+    from rad3d_hf.cli.usage import OneLineArgumentParser
 
-    parser = argparse.ArgumentParser(prog="rad3d-hf", description="3D-RAD benchmark tools")
+    parser = OneLineArgumentParser(prog="rad3d-hf", description="3D-RAD benchmark tools")
     parser.add_argument("--version", action="version", version=f"rad3d-hf {__version__}")
+    # Subcommand parsers inherit OneLineArgumentParser: a usage mistake is one line and exit status 2.
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):  # __main__ runs the CLI when imported
@@ -30,9 +32,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``rad3d-hf`` console script."""
+    """Entry point of the ``rad3d-hf`` console script: 0 done, 1 a finding (e.g. a failed check), 2 a user mistake."""
+    from rad3d_hf.cli.usage import report
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"rad3d-hf {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        code = report(f"rad3d-hf {args.command}", error)
+        if code is None:
+            raise
+        return code
 
 
 if __name__ == "__main__":

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+
+from rad3d_hf.cli.usage import UsageError
 
 M3D_SIZE = (32, 256, 256)
 
@@ -75,7 +78,7 @@ def nibabel_scipy_end_to_end(path: str) -> Any:
     import torch
     from scipy import ndimage
 
-    volume = nib.load(path).get_fdata(dtype=np.float32)  # float32, not the float64 default: a fair baseline
+    volume = cast(Any, nib.load(path)).get_fdata(dtype=np.float32)  # float32, not the float64 default: a fair baseline
     volume = (volume - volume.min()) / (volume.max() - volume.min())
     foreground = volume > 0
     nonzero = [np.flatnonzero(foreground.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
@@ -112,7 +115,7 @@ class _Paths:
 def _loader_rate(path: str, work: Callable[[str], Any], *, volumes: int, workers: int) -> float:
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(_Paths(path, volumes, work), batch_size=None, num_workers=workers)
+    loader: DataLoader[Any] = DataLoader(cast(Any, _Paths(path, volumes, work)), batch_size=None, num_workers=workers)
     start = time.perf_counter()
     count = sum(1 for _ in loader)
     return count / (time.perf_counter() - start)
@@ -139,7 +142,7 @@ def phantom_path(shape: tuple[int, int, int]) -> Path:
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.nii.gz")
-        write_ct_phantom(partial, tuple(shape))
+        write_ct_phantom(partial, (shape[0], shape[1], shape[2]))
         os.replace(partial, path)
     return path
 
@@ -151,6 +154,17 @@ def run(args: argparse.Namespace) -> int:
     from rad3d_hf.volumes.decode import read_volume, read_volume_header
     from rad3d_hf.volumes.gzip_stream import INFLATE_BACKEND, inflate_lib
 
+    # A core install has numpy, nibabel and isal: those parts always run; the others say what to install.
+    has_torch, has_scipy = _importable("torch"), _importable("scipy.ndimage")
+    missing_parts = {}
+    if not has_torch:
+        missing_parts["the torch recipe and the end-to-end runs"] = (
+            "torch is not installed: pip install 'rad3d-hf[train]'"
+        )
+    if not has_scipy:
+        missing_parts["the scipy baselines"] = "scipy is not installed: pip install scipy (or 'rad3d-hf[dev]')"
+    if args.file is not None and not Path(args.file).is_file():
+        raise UsageError(f"--file {args.file}: no such file; pass a .nii.gz volume, or leave --file out")
     path = Path(args.file) if args.file else phantom_path(tuple(args.shape))
     path_str = str(path)
     header = read_volume_header(path)
@@ -166,35 +180,43 @@ def run(args: argparse.Namespace) -> int:
     blob = path.read_bytes()
     inflate = _best_seconds(lambda: inflate_lib.decompress(blob, 31), args.repeats)
     ours = _best_seconds(lambda: read_volume(path), args.repeats)
-    nibabel = _best_seconds(lambda: np.asanyarray(nib.load(path).dataobj), args.repeats)
+    nibabel = _best_seconds(lambda: np.asanyarray(cast(Any, nib.load(path)).dataobj), args.repeats)
     report.rate("inflate only (in memory, the ceiling)", inflate, extra=f"{header.nbytes / inflate / 1e6:.0f} MB/s out")
     report.rate("decode: rad3d_hf.read_volume", ours, baseline=nibabel, baseline_name="nibabel")
     report.rate("decode: nibabel default", nibabel)
     header_ours = _best_seconds(lambda: read_volume_header(path), 10 * args.repeats)
-    header_nib = _best_seconds(lambda: nib.load(path).header.get_zooms(), 10 * args.repeats)
+    header_nib = _best_seconds(lambda: cast(Any, nib.load(path)).header.get_zooms(), 10 * args.repeats)
     report.line(f"  header only: {header_ours * 1e3:.2f} ms (nib.load: {header_nib * 1e3:.2f} ms)")
 
     voxels = read_volume(path)
     transform = M3DTransform()
     pre_ours = _best_seconds(lambda: transform.apply(voxels, affine=header.affine), args.repeats)
-    pre_torch = _best_seconds(lambda: _torch_recipe(voxels), args.repeats)
-    pre_scipy = _best_seconds(lambda: _scipy_recipe(voxels), max(1, args.repeats - 1))
+    pre_scipy = _best_seconds(lambda: _scipy_recipe(voxels), max(1, args.repeats - 1)) if has_scipy else None
     report.rate("preprocess: M3DTransform", pre_ours, baseline=pre_scipy, baseline_name="scipy")
-    report.rate("preprocess: torch interpolate recipe", pre_torch)
-    report.rate("preprocess: scipy zoom recipe", pre_scipy)
+    if has_torch:
+        report.rate("preprocess: torch interpolate recipe", _best_seconds(lambda: _torch_recipe(voxels), args.repeats))
+    if pre_scipy is not None:
+        report.rate("preprocess: scipy zoom recipe", pre_scipy)
+    for name, missing in missing_parts.items():
+        report.line(f"  (skipped {name}: {missing})")
     del voxels
+    if not has_torch:
+        report.line(f"\nend to end: skipped ({missing_parts['the torch recipe and the end-to-end runs']})")
+        _memory_section(report, transform, path_str, header)
+        return 0
 
     report.section(
         f"end to end: path -> 1x32x256x256 tensor, {args.workers} DataLoader workers, {args.volumes} volumes"
     )
-    _import_in_parent(monai=not args.no_monai)  # forked workers inherit modules: nobody pays imports in the timing
+    _import_in_parent(with_monai=not args.no_monai)  # forked workers inherit modules: nobody pays imports in the timing
     rates = {"decode only (ours)": _loader_rate(path_str, ours_decode, volumes=args.volumes, workers=args.workers)}
     rates["rad3d_hf (read_volume + M3DTransform)"] = _loader_rate(
         path_str, ours_end_to_end, volumes=args.volumes, workers=args.workers
     )
-    rates["nibabel + scipy zoom"] = _loader_rate(
-        path_str, nibabel_scipy_end_to_end, volumes=args.volumes, workers=args.workers
-    )
+    if has_scipy:
+        rates["nibabel + scipy zoom"] = _loader_rate(
+            path_str, nibabel_scipy_end_to_end, volumes=args.volumes, workers=args.workers
+        )
     if not args.no_monai:
         try:
             import monai  # noqa: F401
@@ -207,11 +229,17 @@ def run(args: argparse.Namespace) -> int:
     ours_rate = rates["rad3d_hf (read_volume + M3DTransform)"]
     for name, rate in rates.items():
         report.line(f"  {name:<42} {rate:6.2f} volumes/s")
-    report.line(f"  rad3d_hf / nibabel + scipy: {ours_rate / rates['nibabel + scipy zoom']:.2f}x")
+    if "nibabel + scipy zoom" in rates:
+        report.line(f"  rad3d_hf / nibabel + scipy: {ours_rate / rates['nibabel + scipy zoom']:.2f}x")
     if "MONAI LoadImage + Resize" in rates:
         report.line(f"  rad3d_hf / MONAI: {ours_rate / rates['MONAI LoadImage + Resize']:.2f}x")
     report.line(f"  rad3d_hf / decode only: {ours_rate / rates['decode only (ours)']:.0%}")
 
+    _memory_section(report, transform, path_str, header)
+    return 0
+
+
+def _memory_section(report: Report, transform: Any, path_str: str, header: Any) -> None:
     report.section("memory")
     peak = _traced_peak(lambda: transform(path_str))
     volume_mb = header.nbytes / 1e6
@@ -221,16 +249,25 @@ def run(args: argparse.Namespace) -> int:
     )
     load = os.getloadavg()
     report.line(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    return 0
 
 
-def _import_in_parent(*, monai: bool) -> None:
-    import scipy.ndimage  # noqa: F401
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+def _import_in_parent(*, with_monai: bool) -> None:
     import torch.utils.data  # noqa: F401
 
-    if monai:
+    with contextlib.suppress(ImportError):
+        import scipy.ndimage  # noqa: F401
+
+    if with_monai:
         with contextlib.suppress(ImportError):
-            import monai.transforms
+            import monai.transforms  # noqa: F401
 
 
 def _torch_recipe(voxels: np.ndarray) -> Any:

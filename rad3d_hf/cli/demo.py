@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+from rad3d_hf.cli.sources import add_demo_seed
+from rad3d_hf.cli.usage import UsageError, writable_folder
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -21,7 +25,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="folder to write (default: $HF_HOME/rad3d_hf/demo/v<version>-seed<N>)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the cohort (default: 0)")
+    add_demo_seed(parser, "--seed")  # --seed: the spelling of earlier releases
     parser.set_defaults(func=run)
     return parser
 
@@ -29,5 +33,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from rad3d_hf.demo import ensure_demo_data
 
-    print(ensure_demo_data(args.out, seed=args.seed))
+    if args.out is not None:
+        writable_folder(Path(args.out).expanduser().parent, "--out", of_file=Path(args.out))
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise UsageError(f"--out {args.out} is a file; --out names the folder to write the demo data into")
+    print(ensure_demo_data(args.out, seed=args.demo_seed))
     return 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from rad3d_hf.catalogue import CONFIGS, SPLITS
+from rad3d_hf.catalogue import SPLITS
+from rad3d_hf.cli.sources import add_table_source, add_volumes_dir, checked_folder, config_names, table_source
+from rad3d_hf.cli.usage import UsageError, writable_folder
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,16 +21,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--out", required=True, help="folder to write (created; an unfinished export there resumes)")
-    parser.add_argument("--data-dir", help="folder or fsspec URL with train/ and test/ QA tables (default: the Hub)")
-    parser.add_argument("--volumes-dir", help="folder holding the CT volumes (.nii.gz), found by name; default QA only")
+    add_table_source(parser)
+    add_volumes_dir(parser)
     parser.add_argument(
         "--embed-volumes", action="store_true", help="copy each volume into the folder once (else link to it)"
     )
-    parser.add_argument("--demo", action="store_true", help="export the built-in synthetic demo data (with volumes)")
     parser.add_argument("--qa-only", action="store_true", help="leave the volumes out (also those of --demo)")
-    parser.add_argument("--demo-seed", type=int, default=0, help="seed of the demo data (default 0)")
     parser.add_argument(
-        "--configs", nargs="+", metavar="CONFIG", choices=list(CONFIGS), help="configs to export (default: all)"
+        "--configs", nargs="+", metavar="CONFIG", type=config_names, help="configs to export (default: all)"
     )
     parser.add_argument("--splits", nargs="+", choices=list(SPLITS), help="splits to export (default: those present)")
     parser.add_argument(
@@ -43,23 +43,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rad3d_hf.hub.export import export_dataset
+    from rad3d_hf.hub.export import ExportConflictError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    report = export_dataset(
-        args.out,
-        data_dir=args.data_dir,
-        volumes_dir=args.volumes_dir,
-        embed_volumes=args.embed_volumes,
-        configs=args.configs,
-        splits=args.splits,
-        missing_volumes=args.missing_volumes,
-        demo=args.demo,
-        demo_seed=args.demo_seed,
-        qa_only=args.qa_only,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
+    if args.qa_only and args.embed_volumes:
+        raise UsageError("--qa-only and --embed-volumes exclude each other: drop one")
+    if args.embed_volumes and not (args.volumes_dir or args.demo):
+        raise UsageError("--embed-volumes needs the volumes: pass --volumes-dir DIR (or --demo)")
+    writable_folder(args.out, "--out")
+    volumes_dir = checked_folder(args.volumes_dir, "--volumes-dir", what="the CT volumes") if args.volumes_dir else None
+    # The demo's folder is resolved inside export_dataset (it also brings the volumes); a --data-dir is checked here.
+    data_dir = None if args.demo else table_source(args)
+    configs = [name for names in args.configs for name in names] if args.configs else None
+    try:
+        report = _export(args, data_dir, volumes_dir, configs)
+    except ExportConflictError as error:
+        raise UsageError(f"{error}; rerun the same command to resume, or pass --overwrite") from None
+
     counts = ", ".join(f"{split} {n:,} questions" for split, n in report.questions.items())
     print(f"wrote {report.out_dir}: {len(report.configs)} configs, {counts}")
     print(f"shards: {report.shards_written} written, {report.shards_kept} kept from an earlier run")
@@ -73,3 +73,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"; {report.skipped_questions:,} questions left out (volume not found)", end="")
     print(f"; {report.seconds:.1f} s")
     return 0
+
+
+def _export(args: argparse.Namespace, data_dir: str | None, volumes_dir: str | None, configs: list[str] | None):
+    from rad3d_hf.hub.export import export_dataset
+
+    return export_dataset(
+        args.out,
+        data_dir=data_dir,
+        volumes_dir=volumes_dir,
+        embed_volumes=args.embed_volumes,
+        configs=configs,
+        splits=args.splits,
+        missing_volumes=args.missing_volumes,
+        demo=args.demo,
+        demo_seed=args.demo_seed,
+        qa_only=args.qa_only,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )

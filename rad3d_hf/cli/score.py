@@ -1,31 +1,23 @@
 """``rad3d-hf score PREDICTIONS``: score a predictions file against a 3D-RAD split.
 
-Prints the paper-layout table and writes into ``--out``: ``report.json`` (the flat report), ``questions.jsonl`` (one
-line per question: id, prediction, parsed answer, score: ROUGE-1 F for open questions, 1 or 0 for closed ones,
-and how the answer was read), ``scores.png`` (scores with intervals and baselines,
-confusion matrices of Tasks 5/6) and ``table.txt`` (the printed table).
+Prints the paper-layout table and writes into --out: report.json (the flat report), questions.jsonl (one line per
+question: id, prediction, parsed answer, score: ROUGE-1 F for open questions, 1 or 0 for closed ones, and how the
+answer was read), scores.png (scores with intervals and blind baselines, confusion matrices of Tasks 5/6) and
+table.txt (the printed table).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from rad3d_hf.cli.sources import add_table_source, config_names, non_negative_int, table_source
+from rad3d_hf.cli.usage import UsageError, one_line, writable_folder
 
 REPORT_FILE = "report.json"
 QUESTIONS_FILE = "questions.jsonl"
 FIGURE_FILE = "scores.png"
 TABLE_FILE = "table.txt"
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -43,19 +35,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--split", default="test", choices=("train", "test"), help="split the ids belong to (default: test)"
     )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="folder or fsspec URL holding the QA tables (default: the Hub dataset Tang-xiaoxiao/3D-RAD)",
-    )
-    parser.add_argument(
-        "--demo",
-        action="store_true",
-        help="score against the built-in demo source (generated locally; overrides --data-dir)",
-    )
+    add_table_source(parser)
     parser.add_argument(
         "--config",
-        default="all",
+        default=["all"],
+        type=config_names,
         help="dataset config(s) whose questions are expected, comma-separated (default: all)",
     )
     parser.add_argument(
@@ -67,11 +51,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="score only the questions that have a prediction and report the coverage (default: missing ids are an error)",
     )
     parser.add_argument(
-        "--seed", type=_non_negative_int, default=DEFAULT_SEED, help=f"bootstrap seed (default: {DEFAULT_SEED})"
+        "--seed", type=non_negative_int, default=DEFAULT_SEED, help=f"bootstrap seed (default: {DEFAULT_SEED})"
     )
     parser.add_argument(
         "--resamples",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=DEFAULT_RESAMPLES,
         help=f"bootstrap resamples (default: {DEFAULT_RESAMPLES})",
     )
@@ -91,11 +75,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _expected_rows(data_dir: str | None, split: str, configs: str) -> list[dict]:
+def _expected_rows(data_dir: str | None, split: str, configs: list[str]) -> list[dict]:
     from rad3d_hf.qa_tables import read_rows
 
     rows: dict[str, dict] = {}
-    for config in (c.strip() for c in configs.split(",") if c.strip()):
+    for config in configs:
         for row in read_rows(data_dir, split, config):
             rows.setdefault(row["id"], row)
     return list(rows.values())
@@ -106,29 +90,24 @@ def run(args: argparse.Namespace) -> int:
     from rad3d_hf.scoring.predictions import PredictionsError, join_predictions, read_predictions
     from rad3d_hf.scoring.report import format_table, write_question_log, write_report
 
-    if args.demo:
-        from rad3d_hf.demo import ensure_demo_data
-
-        args.data_dir = str(ensure_demo_data())
+    if args.predictions.is_dir():
+        raise UsageError(f"{args.predictions} is a folder; pass the predictions file (.jsonl or .csv) inside it")
+    if not args.predictions.is_file():
+        raise UsageError(f"predictions file {args.predictions} not found")
+    out = args.out or args.predictions.with_name(f"{args.predictions.stem}_scores")
+    writable_folder(out, "--out")  # before any work: a wrong --out should not cost the scoring
+    data_dir = table_source(args)
+    predictions = read_predictions(args.predictions)
     try:
-        predictions = read_predictions(args.predictions)
-    except PredictionsError as error:
-        print(f"rad3d-hf score: {error}", file=sys.stderr)
-        return 2
-    try:
-        rows = _expected_rows(args.data_dir, args.split, args.config)
-    except (OSError, ValueError, KeyError) as error:
-        where = args.data_dir or "the default source (the Hub dataset Tang-xiaoxiao/3D-RAD)"
-        print(f"rad3d-hf score: cannot read the {args.split} QA tables from {where}: {error}", file=sys.stderr)
-        return 2
-    try:
-        joined = join_predictions(predictions, rows, allow_subset=args.allow_subset, source=str(args.predictions))
-    except PredictionsError as error:
-        print(f"rad3d-hf score: {error}", file=sys.stderr)
-        return 2
+        rows = _expected_rows(data_dir, args.split, args.config)
+    except (FileNotFoundError, ValueError) as error:
+        if isinstance(error, PredictionsError):
+            raise
+        where = data_dir or "the Hub dataset Tang-xiaoxiao/3D-RAD"
+        raise UsageError(f"cannot read the {args.split} QA tables from {where}: {one_line(error)}") from error
+    joined = join_predictions(predictions, rows, allow_subset=args.allow_subset, source=str(args.predictions))
     if not joined.rows:
-        print(f"rad3d-hf score: {args.predictions} holds no predictions", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.predictions} holds no predictions")
     result = score_details(
         joined.predictions,
         joined.rows,
@@ -140,7 +119,6 @@ def run(args: argparse.Namespace) -> int:
         bertscore_model=args.bertscore_model,
         n_expected=joined.n_expected if joined.missing_ids else None,
     )
-    out = args.out or args.predictions.with_name(f"{args.predictions.stem}_scores")
     out.mkdir(parents=True, exist_ok=True)
     table = format_table(result.metrics, title=f"3D-RAD {args.split} ({args.predictions.name})")
     write_report(out / REPORT_FILE, result.metrics)

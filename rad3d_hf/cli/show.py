@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rad3d_hf.catalogue import CONFIGS
+from rad3d_hf.catalogue import CONFIGS, SPLITS
+from rad3d_hf.cli.sources import add_table_source, add_volumes_dir, checked_folder, table_source
+from rad3d_hf.cli.usage import UsageError, close_matches, writable_file
+
+ID_FORM = "<split>/task<N>/<subtask>/<row>, e.g. test/task4/lung_nodule/000123"
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -13,19 +17,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "show",
         help="draw a question's CT volume (and earlier scans) with the question and answer as a PNG",
         description=(
-            "Find the question by id (e.g. test/task6/b/000012), draw axial, coronal and sagittal views of its volume "
-            "and of the patient's earlier scans at the aspect of the voxel spacing, with the question, choices and "
-            "answer, and write a PNG."
+            "Find the question by id (e.g. test/task6/b/000012) in its subtask's table of its split alone, draw "
+            "axial, coronal and sagittal views of its volume and of the patient's earlier scans at the aspect of the "
+            "voxel spacing, with the question, choices and answer, and write a PNG."
         ),
     )
-    parser.add_argument(
-        "id", help="question id: <split>/task<N>/<subtask slug>/<row>, e.g. test/task4/lung_nodule/000123"
-    )
-    parser.add_argument("--data-dir", default=None, help="folder or URL of the QA tables (default: the Hub dataset)")
-    parser.add_argument("--volumes-dir", default=None, help="folder or URL holding the CT volumes")
-    parser.add_argument("--demo", action="store_true", help="use the built-in synthetic demo data")
+    parser.add_argument("id", help=f"question id: {ID_FORM}")
+    add_table_source(parser)
+    add_volumes_dir(parser)
     parser.add_argument("--no-priors", action="store_true", help="draw only the question's own volume")
-    parser.add_argument("--cache-dir", default=None, help="datasets cache folder (default: datasets' own)")
+    # Kept so that old command lines still run: show reads one table directly and builds no dataset cache.
+    parser.add_argument("--cache-dir", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", required=True, metavar="PNG", help="where to write the figure")
     parser.set_defaults(func=run)
     return parser
@@ -34,11 +36,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def config_of(question_id: str) -> tuple[str, str]:
     """(config name, split) holding a question id; ValueError naming the id if it does not fit."""
     parts = question_id.split("/")
-    if len(parts) != 4 or parts[0] not in ("train", "test"):
-        raise ValueError(f"question id {question_id!r} does not look like '<split>/task<N>/<subtask>/<row>'")
+    if len(parts) != 4 or parts[0] not in SPLITS:
+        raise ValueError(f"question id {question_id!r} does not look like {ID_FORM}")
     config = f"{parts[1]}_{parts[2]}"
     if config not in CONFIGS:
-        raise ValueError(f"question id {question_id!r}: no subtask config {config!r} in the catalogue")
+        raise ValueError(
+            f"question id {question_id!r}: no subtask config {config!r} in the catalogue"
+            f"{close_matches(config, CONFIGS)}; `rad3d-hf tasks --configs` lists them"
+        )
     return config, parts[0]
 
 
@@ -47,34 +52,66 @@ def find_row(
     *,
     data_dir: str | None,
     volumes_dir: str | None,
-    demo: bool,
+    demo: bool = False,
     priors: bool = True,
-    cache_dir: str | None = None,
+    demo_seed: int = 0,
 ) -> dict[str, Any]:
-    """The dataset row of ``question_id`` with its volume (and earlier volumes)."""
-    from datasets import load_dataset
+    """The row of ``question_id`` with its ``volume`` (and ``prior_volumes``) as lazy nibabel images.
 
-    import rad3d_hf  # noqa: F401  (makes "3d-rad" resolve)
+    Only the question's own table is read (one subtask, one split), and only its volumes are opened.
+    """
+    import nibabel as nib
+
+    from rad3d_hf.qa_tables import read_rows
+    from rad3d_hf.volumes.locator import VolumeLocator
 
     config, split = config_of(question_id)
-    if volumes_dir is None and not demo:
-        raise ValueError("show needs the volumes: pass --volumes-dir (or --demo)")
-    dataset = load_dataset(
-        "3d-rad", config, split=split, data_dir=data_dir, volumes_dir=volumes_dir, demo=demo, prior_volumes=priors,
-        cache_dir=cache_dir,
-    )  # fmt: skip
-    ids = dataset["id"]
-    if question_id not in ids:
-        raise KeyError(f"question {question_id!r} is not in config {config!r}, split {split!r} ({len(ids)} questions)")
-    return dataset[ids.index(question_id)]
+    if demo:
+        from rad3d_hf.demo import VOLUMES_DIR, ensure_demo_data
+
+        root = ensure_demo_data(seed=demo_seed)
+        data_dir = data_dir or str(root)
+        volumes_dir = volumes_dir or str(root / VOLUMES_DIR)
+    if volumes_dir is None:
+        raise UsageError("show needs the CT volumes: pass --volumes-dir DIR (or --demo)")
+    rows = list(read_rows(data_dir, split, config))
+    row = next((r for r in rows if r["id"] == question_id), None)
+    if row is None:
+        first, last = (rows[0]["id"].rsplit("/", 1)[1], rows[-1]["id"].rsplit("/", 1)[1]) if rows else ("-", "-")
+        raise UsageError(
+            f"question {question_id!r} is not in config {config!r}, split {split!r} ({len(rows)} questions, rows "
+            f"{first}..{last}); check the id"
+        )
+    locator = VolumeLocator(volumes_dir)
+
+    def image(name: str) -> Any:
+        path = locator.locate(name)
+        if path is None:
+            raise UsageError(
+                f"volume {name} of question {question_id} not found: looked for {locator.describe_search(name)}"
+            )
+        return nib.load(path)
+
+    row["volume"] = image(row["volume_name"])
+    row["prior_volumes"] = [image(name) for name in row["prior_volume_names"]] if priors else []
+    return row
 
 
 def run(args: argparse.Namespace) -> int:
     from rad3d_hf.volumes.figure import render_question_figure
 
+    try:
+        config_of(args.id)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if args.volumes_dir is None and not args.demo:
+        raise UsageError("show needs the CT volumes: pass --volumes-dir DIR (or --demo)")
+    out = writable_file(args.out, "--out")
+    volumes_dir = checked_folder(args.volumes_dir, "--volumes-dir", what="the CT volumes") if args.volumes_dir else None
+    data_dir = table_source(args)
     row = find_row(
-        args.id, data_dir=args.data_dir, volumes_dir=args.volumes_dir, demo=args.demo, priors=not args.no_priors,
-        cache_dir=args.cache_dir,
+        args.id, data_dir=data_dir, volumes_dir=volumes_dir, demo=args.demo, priors=not args.no_priors,
+        demo_seed=args.demo_seed,
     )  # fmt: skip
-    print(render_question_figure(row, args.out))
+    print(render_question_figure(row, out))
     return 0

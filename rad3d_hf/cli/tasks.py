@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from rad3d_hf.catalogue import SPLITS, TASKS
+from rad3d_hf.catalogue import CONFIGS, SPLITS, TASKS
+from rad3d_hf.cli.sources import add_table_source, table_source
+from rad3d_hf.cli.usage import UsageError
 from rad3d_hf.qa_tables import read_table_columns, source_files, table_exists
 
 
@@ -41,18 +43,32 @@ def format_catalogue(counts: dict[tuple[int, str], int] | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir = args.data_dir
-    if args.demo:
-        from rad3d_hf.demo import ensure_demo_data
-
-        data_dir = str(ensure_demo_data())
-    print(format_catalogue(count_questions(data_dir) if data_dir else None))
+    if args.configs:
+        print("\n".join(CONFIGS))
+        return 0
+    # Without --data-dir or --demo the catalogue alone is printed: counting the Hub's tables would need the network.
+    data_dir = table_source(args) if (args.demo or args.data_dir is not None) else None
+    counts = None
+    if data_dir:
+        counts = count_questions(data_dir)
+        if not counts:
+            raise UsageError(
+                f"--data-dir {data_dir} holds none of the 3D-RAD QA tables (e.g. {_first_table(data_dir)})"
+            )
+    print(format_catalogue(counts))
     return 0
 
 
+def _first_table(data_dir: str) -> str:
+    return source_files(data_dir, "test", "all")[0].path
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("tasks", help="print the task catalogue (with question counts from the tables)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data-dir", help="folder or URL holding train/ and test/ QA tables, to count questions")
-    source.add_argument("--demo", action="store_true", help="count the built-in demo tables")
+    parser = subparsers.add_parser(
+        "tasks",
+        help="print the task catalogue (with question counts from the tables)",
+        description="Print the six tasks; with --data-dir or --demo, also count the questions of each split.",
+    )
+    add_table_source(parser, exclusive=True)
+    parser.add_argument("--configs", action="store_true", help="list the dataset config names instead")
     parser.set_defaults(func=run)

@@ -151,8 +151,8 @@ class Grid:
 
     def snap(self, xyz: tuple[float, float, float]) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
         """The nearest voxel centre: its index and world position."""
-        ijk = tuple(round(v) for v in self.to_voxel(xyz))
-        return ijk, self.to_world(ijk)  # type: ignore[return-value]
+        i, j, k = (round(v) for v in self.to_voxel(xyz))
+        return (i, j, k), self.to_world((i, j, k))
 
 
 @dataclass(frozen=True)

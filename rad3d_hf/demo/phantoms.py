@@ -102,12 +102,12 @@ def render_scan(patient: PatientTruth, scan: ScanTruth, reconstruction: int, see
     canvas.paint(lambda x, y, z: (x - sx0) ** 2 + (y - sy0) ** 2 <= a.spine_radius**2, BONE_HU)
 
     for lung in a.lungs.values():
-        canvas.paint(lambda x, y, z, lung=lung: lung.normalised(x, y, z) <= 1.0, LUNG_HU)
+        canvas.paint(lambda x, y, z, lung=lung: lung.normalised(x, y, z) <= 1.0, LUNG_HU)  # type: ignore[misc]
         if scan.has("Emphysema"):
             # low attenuation in the upper zones
             upper_z = lung.centre[2] + 0.3 * lung.semi[2]
             canvas.paint(
-                lambda x, y, z, lung=lung, upper_z=upper_z: (lung.normalised(x, y, z) <= 0.8) & (z > upper_z),
+                lambda x, y, z, lung=lung, upper_z=upper_z: (lung.normalised(x, y, z) <= 0.8) & (z > upper_z),  # type: ignore[misc]
                 EMPHYSEMA_HU,
             )
     lung_mask = np.zeros(canvas.hu.shape, dtype=bool)

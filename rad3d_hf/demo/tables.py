@@ -283,9 +283,9 @@ def _add_patient(tables: dict[TableKey, list[Row]], split: str, patient: Patient
             sub = existence.subtask(finding)
             rnd = _rnd(seed, split, patient.patient_id, scan.letter, "existence", finding)
             question = rnd.choice(_EXISTENCE_QUESTIONS).format(f=finding.lower())
-            answer = 0 if scan.has(finding) else 1
+            answer_index = 0 if scan.has(finding) else 1
             tables[(split, existence.folder, sub.name)].append(
-                _closed_row(existence, sub, split, stem, question, EXISTENCE_OPTIONS, answer)
+                _closed_row(existence, sub, split, stem, question, EXISTENCE_OPTIONS, answer_index)
             )
 
     static, longitudinal = TASKS[5], TASKS[6]
@@ -300,7 +300,7 @@ def _add_patient(tables: dict[TableKey, list[Row]], split: str, patient: Patient
         rnd.shuffle(order)
         for finding in order:
             history = [earlier.has(finding) for earlier in patient.scans[:index]]
-            answer = temporal_category(history, scan.has(finding))
+            category = temporal_category(history, scan.has(finding))
             f = finding.lower()
             q5 = rnd.choice(_STATIC_TEMPORAL_QUESTIONS).format(f=f)
             lead = rnd.choice(_HISTORY_LEADS).format(f=f, h=format_history(history))
@@ -308,7 +308,7 @@ def _add_patient(tables: dict[TableKey, list[Row]], split: str, patient: Patient
             for task, question in ((static, q5), (longitudinal, q6)):
                 sub = task.subtask(scan.letter)
                 tables[(split, task.folder, sub.name)].append(
-                    _closed_row(task, sub, split, stem, question, TEMPORAL_OPTIONS, answer)
+                    _closed_row(task, sub, split, stem, question, TEMPORAL_OPTIONS, category)
                 )
 
 

@@ -25,115 +25,60 @@ restart neither duplicates nor loses a shard.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import datasets
-import fsspec
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rad3d_hf.builder import qa_features
 from rad3d_hf.catalogue import ALL_CONFIG, CONFIGS, SPLITS, Subtask, TaskInfo, get_config, subtask_config_name
-from rad3d_hf.hub.card import CardLayout, SourceSummary, render_card, summarize_source
+from rad3d_hf.hub.card import CardLayout, render_card
+from rad3d_hf.hub.layout import (
+    GITATTRIBUTES,
+    VOLUME_COLUMN,
+    metadata_table_path,
+    qa_data_files,
+    qa_shard_path,
+    volume_data_files,
+    volume_relative_path,
+    volume_suffix,
+)
+from rad3d_hf.hub.source_summary import SourceSummary, summarize_source
+from rad3d_hf.hub.writing import (
+    MANIFEST_NAME,
+    ExportConflictError,
+    ExportReport,
+    Manifest,
+    ShardWriter,
+    check_no_strays,
+    place_volume,
+    remove_partials,
+    write_parquet,
+    write_text_atomic,
+)
 from rad3d_hf.qa_tables import DEFAULT_DATA_DIR, read_rows, source_files, table_exists
-from rad3d_hf.volume_names import VolumeName, parse_volume_name
+from rad3d_hf.volume_names import parse_volume_name
 from rad3d_hf.volumes.locator import VolumeLocator
 
+__all__ = [
+    "GITATTRIBUTES",
+    "MANIFEST_NAME",
+    "ExportConflictError",
+    "ExportReport",
+    "card_for_tables",
+    "export_dataset",
+    "export_fingerprint",
+]
+
 logger = logging.getLogger(__name__)
-
-MANIFEST_NAME = ".rad3d_export_manifest.jsonl"
-PARTIAL_SUFFIX = ".partial"
-MANIFEST_FORMAT = 1
-VOLUME_COLUMN = "volume_file_name"
-GITATTRIBUTES = """\
-# Large files go to Git LFS (the Hub stores them as LFS objects)
-*.parquet filter=lfs diff=lfs merge=lfs -text
-*.arrow filter=lfs diff=lfs merge=lfs -text
-*.nii filter=lfs diff=lfs merge=lfs -text
-*.nii.gz filter=lfs diff=lfs merge=lfs -text
-*.npy filter=lfs diff=lfs merge=lfs -text
-*.gz filter=lfs diff=lfs merge=lfs -text
-*.zst filter=lfs diff=lfs merge=lfs -text
-"""
-
-
-class ExportConflictError(RuntimeError):
-    """The output folder holds an export made with other parameters."""
-
-
-@dataclass
-class ExportReport:
-    """What an export did: where, which configs and splits, how many shards it wrote or kept, and sizes."""
-
-    out_dir: Path
-    configs: tuple[str, ...]
-    splits: tuple[str, ...]
-    questions: dict[str, int]
-    volumes: dict[str, int]
-    shards_written: int = 0
-    shards_kept: int = 0
-    qa_bytes: int = 0
-    volume_bytes: int = 0
-    volume_bytes_per_question: int = 0
-    skipped_questions: int = 0
-    seconds: float = 0.0
-    layout: str = "qa"
-    summaries: list[SourceSummary] = field(default_factory=list, repr=False)
-
-
-def qa_shard_path(split: str, task: TaskInfo, subtask: Subtask) -> str:
-    """Where the QA-only layout stores one source table, relative to the export folder."""
-    return f"data/{split}/task{task.number}/{subtask.slug}.parquet"
-
-
-def metadata_table_path(split: str, config: str) -> str:
-    """Where the volumes layout stores the metadata table of one config and split."""
-    return f"data/{split}/{config}.parquet"
-
-
-def volume_relative_path(name: VolumeName, suffix: str) -> str:
-    """A volume's path relative to its split's metadata tables (patient folders keep folders under 10k files)."""
-    return f"volumes/{name.split}_{name.patient_id}/{name.stem}{suffix}"
-
-
-def _volume_suffix(path: str) -> str:
-    return ".nii.gz" if path.endswith(".nii.gz") else ".nii"
-
-
-def qa_data_files(configs: Iterable[str], splits: Iterable[str]) -> dict[str, dict[str, list[str]]]:
-    """Data files of each config and split in the QA-only layout (shared shards, catalogue order)."""
-    splits = tuple(splits)
-    out: dict[str, dict[str, list[str]]] = {}
-    for config in configs:
-        spec = get_config(config)
-        out[config] = {s: [qa_shard_path(s, t, sub) for t, sub in spec.files(s)] for s in splits if s in spec.splits}
-    return out
-
-
-def volume_data_files(
-    configs: Iterable[str], splits: Iterable[str], suffixes: dict[str, set[str]]
-) -> dict[str, dict[str, list[str]]]:
-    """Data files of each config and split in the volumes layout: its metadata table and the split's volumes."""
-    splits = tuple(splits)
-    out: dict[str, dict[str, list[str]]] = {}
-    for config in configs:
-        spec = get_config(config)
-        out[config] = {
-            s: [metadata_table_path(s, config)]
-            + [f"data/{s}/volumes/*/*{suffix}" for suffix in sorted(suffixes.get(s, ()), reverse=True)]
-            for s in splits
-            if s in spec.splits
-        }
-    return out
 
 
 def _absolute(path: str) -> str:
@@ -197,119 +142,6 @@ def _sources(data_dir: str, configs: tuple[str, ...], split: str) -> list[tuple[
         for s in source_files(data_dir, split, ALL_CONFIG)
         if (s.task.number, s.subtask.name) in needed
     ]
-
-
-class _Manifest:
-    """Append-only record of finished shards; the first line holds the export's parameters."""
-
-    def __init__(self, out_dir: Path, parameters: dict[str, Any]) -> None:
-        self.path = out_dir / MANIFEST_NAME
-        self.parameters = parameters
-        self.finished: dict[str, int] = {}
-        if self.path.exists():
-            self._load()
-        else:
-            self._append({"manifest": MANIFEST_FORMAT, "parameters": parameters})
-
-    def _load(self) -> None:
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        header = json.loads(lines[0]) if lines else {}
-        if header.get("parameters") != self.parameters:
-            theirs = header.get("parameters", {})
-            differ = sorted(k for k in set(theirs) | set(self.parameters) if theirs.get(k) != self.parameters.get(k))
-            raise ExportConflictError(
-                f"{self.path.parent} holds an export made with other parameters ({', '.join(differ) or 'format'}); "
-                "export into an empty folder or pass overwrite=True (--overwrite) to start again"
-            )
-        for line in lines[1:]:
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by the interruption: that shard is written again
-            if "shard" in entry:
-                self.finished[entry["shard"]] = int(entry["bytes"])
-
-    def _append(self, entry: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def is_done(self, out_dir: Path, relpath: str) -> bool:
-        path = out_dir / relpath
-        return relpath in self.finished and path.exists() and path.stat().st_size == self.finished[relpath]
-
-    def mark_complete(self) -> None:
-        self._append({"complete": True})
-
-    def record(self, relpath: str, size: int) -> None:
-        self.finished[relpath] = size
-        self._append({"shard": relpath, "bytes": size})
-
-
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    """Write one Parquet shard (the datasets Features travel in the schema metadata)."""
-    pq.write_table(table, path, compression="zstd")
-
-
-def _place_volume(source: str, target: Path, embed: bool) -> None:
-    """Copy (embed) or symbolically link one volume file to ``target``."""
-    if embed:
-        with fsspec.open(source, "rb") as src, target.open("wb") as dst:
-            shutil.copyfileobj(src, dst, length=16 << 20)
-        return
-    if "://" in source:
-        raise ValueError(f"volume {source} is not a local file: a link cannot point at it; pass embed_volumes=True")
-    os.symlink(os.path.abspath(source), target)
-
-
-class _ShardWriter:
-    """Writes shards atomically (temporary name, then rename) and records them in the manifest."""
-
-    def __init__(self, out_dir: Path, manifest: _Manifest, report: ExportReport) -> None:
-        self.out_dir, self.manifest, self.report = out_dir, manifest, report
-        self.planned: set[str] = set()
-
-    def write(self, relpath: str, produce: Callable[[Path], None], *, volume: bool = False) -> None:
-        self.planned.add(relpath)
-        final = self.out_dir / relpath
-        if self.manifest.is_done(self.out_dir, relpath):
-            self.report.shards_kept += 1
-        else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            partial = final.with_name(final.name + PARTIAL_SUFFIX)
-            if partial.exists() or partial.is_symlink():
-                partial.unlink()
-            produce(partial)
-            os.replace(partial, final)
-            self.manifest.record(relpath, final.stat().st_size)
-            self.report.shards_written += 1
-        size = final.stat().st_size
-        if volume:
-            self.report.volume_bytes += size
-        else:
-            self.report.qa_bytes += size
-
-
-def _remove_partials(out_dir: Path) -> None:
-    data = out_dir / "data"
-    if data.is_dir():
-        for path in data.rglob(f"*{PARTIAL_SUFFIX}"):
-            path.unlink()
-
-
-def _check_no_strays(out_dir: Path, planned: set[str]) -> None:
-    data = out_dir / "data"
-    found = {p.relative_to(out_dir).as_posix() for p in data.rglob("*") if p.is_file() or p.is_symlink()}
-    stray = sorted(found - planned)
-    if stray:
-        raise ExportConflictError(f"{out_dir} holds files this export did not write: {', '.join(stray[:5])}")
-
-
-def _write_text(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + PARTIAL_SUFFIX)
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def _rows_table(rows: list[dict[str, Any]], features: datasets.Features) -> pa.Table:
@@ -386,10 +218,10 @@ def export_dataset(
         "demo": bool(demo),
         "demo_seed": int(demo_seed),
     }
-    manifest = _Manifest(out, parameters)
-    _remove_partials(out)
+    manifest = Manifest(out, parameters)
+    remove_partials(out)
     report = ExportReport(out, config_names, split_names, {}, {}, layout="qa" if volumes_dir is None else "volumes")
-    writer = _ShardWriter(out, manifest, report)
+    writer = ShardWriter(out, manifest, report)
     if volumes_dir is None:
         summaries = [_export_qa_split(data_dir, split, config_names, writer, progress) for split in split_names]
         data_files = qa_data_files(config_names, split_names)
@@ -406,7 +238,7 @@ def export_dataset(
         data_files = volume_data_files(config_names, split_names, suffixes)
         final_features = datasets.Features({**qa_features(), "volume": datasets.Nifti()})
     report.summaries = [s for split_summaries in summaries for s in split_summaries]
-    _check_no_strays(out, writer.planned)
+    check_no_strays(out, writer.planned)
     with_volumes = volumes_dir is not None
     layout = CardLayout(
         data_files=data_files,
@@ -419,8 +251,8 @@ def export_dataset(
         skipped_questions=report.skipped_questions,
         demo_seed=demo_seed if demo else None,
     )
-    _write_text(out / "README.md", render_card(report.summaries, layout))
-    _write_text(out / ".gitattributes", GITATTRIBUTES)
+    write_text_atomic(out / "README.md", render_card(report.summaries, layout))
+    write_text_atomic(out / ".gitattributes", GITATTRIBUTES)
     manifest.mark_complete()
     for summary in report.summaries:
         report.questions[summary.split] = report.questions.get(summary.split, 0) + summary.questions
@@ -430,7 +262,7 @@ def export_dataset(
 
 
 def _export_qa_split(
-    data_dir: str, split: str, configs: tuple[str, ...], writer: _ShardWriter, progress: bool
+    data_dir: str, split: str, configs: tuple[str, ...], writer: ShardWriter, progress: bool
 ) -> list[SourceSummary]:
     """QA-only layout: one shard per source table of the split."""
     from tqdm.auto import tqdm
@@ -440,7 +272,7 @@ def _export_qa_split(
         rows = list(read_rows(data_dir, split, subtask_config_name(task, subtask)))
         summaries.append(summarize_source(split, task.number, subtask.name, rows))
         table = _rows_table(rows, features)
-        writer.write(qa_shard_path(split, task, subtask), lambda p, t=table: _write_parquet(t, p))
+        writer.write(qa_shard_path(split, task, subtask), partial(_write_table, table))
     return summaries
 
 
@@ -449,7 +281,7 @@ def _export_volume_split(
     split: str,
     configs: tuple[str, ...],
     locator: VolumeLocator,
-    writer: _ShardWriter,
+    writer: ShardWriter,
     embed: bool,
     missing_volumes: str,
     progress: bool,
@@ -477,15 +309,23 @@ def _export_volume_split(
     uses = Counter(name for table in tables.values() for name in table.column("volume_name").to_pylist())
     for stem in tqdm(sorted(volume_paths), desc=f"{split} volumes", unit="volume", disable=not progress):
         source = volume_paths[stem]
-        relpath = f"data/{split}/" + volume_relative_path(parse_volume_name(stem), _volume_suffix(source))
-        writer.write(relpath, lambda p, s=source: _place_volume(s, p, embed), volume=True)
+        relpath = f"data/{split}/" + volume_relative_path(parse_volume_name(stem), volume_suffix(source))
+        writer.write(relpath, partial(_place_volume, source, embed), volume=True)
         report.volume_bytes_per_question += uses[stem] * (writer.out_dir / relpath).stat().st_size
     for config in configs:
         spec = get_config(config)
         if split in spec.splits:
             table = pa.concat_tables([tables[(t.number, s.name)] for t, s in spec.files(split)])
-            writer.write(metadata_table_path(split, config), lambda p, t=table: _write_parquet(t, p))
-    return summaries, {_volume_suffix(p) for p in volume_paths.values()}
+            writer.write(metadata_table_path(split, config), partial(_write_table, table))
+    return summaries, {volume_suffix(p) for p in volume_paths.values()}
+
+
+def _write_table(table: pa.Table, path: Path) -> None:
+    write_parquet(table, path)  # looked up when called, so a test can stand in for the writer
+
+
+def _place_volume(source: str, embed: bool, path: Path) -> None:
+    place_volume(source, path, embed)
 
 
 def _volumes_per_split(summaries: Iterable[SourceSummary]) -> dict[str, set[str]]:
@@ -517,7 +357,7 @@ def _attach_volumes(
                 "such questions out."
             )
         volume_paths[stem] = path
-        row[VOLUME_COLUMN] = volume_relative_path(parse_volume_name(stem), _volume_suffix(path))
+        row[VOLUME_COLUMN] = volume_relative_path(parse_volume_name(stem), volume_suffix(path))
         kept.append(row)
     if len(kept) < len(rows):
         left_out = len(rows) - len(kept)

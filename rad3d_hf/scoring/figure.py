@@ -6,7 +6,7 @@ import math
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from rad3d_hf.catalogue import OPTION_LETTERS, TASKS
 
@@ -27,7 +27,7 @@ def _bars(metrics: Mapping[str, Any]) -> list[tuple[int, str]]:
     return bars
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not math.isnan(value)
 
 

@@ -16,18 +16,25 @@ affine are reoriented so that ``D`` runs from the head to the feet, ``H`` from a
 patient's right to left (axis codes ``I, P, L``). Each ``[d]`` slice is then an axial image in the radiological
 convention (seen from the feet: the patient's right on the image's left, anterior at the top) and the stack reads
 like a chest CT series scrolled from the top. A plain array is taken to be in ``(D, H, W)`` order already.
+
+For 2D image-text models, :class:`~rad3d_hf.transforms.slices.SliceRenderer` renders N axial slices of the same
+orientation with named HU window presets (:data:`~rad3d_hf.transforms.slices.PRESETS`) as PIL images or a montage.
 """
 
 from rad3d_hf.transforms.m3d import M3D_SIZE, RECIPE_VERSION, M3DTransform
 from rad3d_hf.transforms.resize import resize_trilinear
+from rad3d_hf.transforms.slices import PRESETS, SliceRenderer, preset_table
 from rad3d_hf.volumes.orientation import DHW_AXIS_CODES, dhw_spacing, orient_dhw
 
 __all__ = [
     "DHW_AXIS_CODES",
     "M3D_SIZE",
+    "PRESETS",
     "RECIPE_VERSION",
     "M3DTransform",
+    "SliceRenderer",
     "dhw_spacing",
     "orient_dhw",
+    "preset_table",
     "resize_trilinear",
 ]

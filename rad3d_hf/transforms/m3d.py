@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rad3d_hf.transforms.resize import resize_trilinear
-from rad3d_hf.volumes.decode import image_path, read_volume
+from rad3d_hf.volumes.decode import image_path, read_volume, volume_format
 from rad3d_hf.volumes.errors import VolumeError
 from rad3d_hf.volumes.orientation import DHW_AXIS_CODES, orient_dhw
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 M3D_SIZE: tuple[int, int, int] = (32, 256, 256)
 # Bumped whenever the recipe's output changes, so cached outputs of an older recipe are never reused.
 RECIPE_VERSION = 1
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _slice_statistics(volume: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -92,7 +93,7 @@ class M3DTransform:
             if len(window) != 2 or not all(np.isfinite(window)) or not window[0] < window[1]:
                 raise ValueError(f"window must be (low, high) with finite low < high, got {window!r}")
             window = (float(window[0]), float(window[1]))
-        self.size: tuple[int, int, int] = size  # type: ignore[assignment]
+        self.size: tuple[int, int, int] = size
         self.window = window
         self.crop_foreground = bool(crop_foreground)
         self.cache = cache
@@ -164,6 +165,15 @@ class M3DTransform:
             raise VolumeError.for_file(source, f"expected a 3D volume, got shape {volume.shape}")
         if volume.size == 0:
             raise VolumeError.for_file(source, f"the volume is empty (shape {volume.shape})")
+        if volume.dtype.kind not in "biuf":
+            # Complex voxels would lose their imaginary part in the float32 resize, RGB ones have no order to min-max.
+            raise VolumeError.for_file(
+                source, f"voxels of type {volume.dtype} are not real-valued scalars, which M3D's recipe needs"
+            )
+        if affine is not None and not np.isfinite(affine).all():
+            raise VolumeError.for_file(
+                source, f"the affine holds NaN or infinite values: {np.asarray(affine).tolist()}"
+            )
         dhw = orient_dhw(volume, affine)
         # One pass gives the global extremes and everything the foreground crop needs.
         slice_min, slice_max, plane_max = _slice_statistics(dhw)
@@ -171,6 +181,11 @@ class M3DTransform:
         if not (np.isfinite(low) and np.isfinite(high)):
             raise VolumeError.for_file(source, "holds NaN or infinite values")
         low, high = float(low), float(high)
+        if max(abs(low), abs(high)) > _FLOAT32_MAX or not np.isfinite(high - low):
+            # The recipe computes in float32: such voxels (a huge scl_slope, say) would reach the model as NaN.
+            raise VolumeError.for_file(
+                source, f"voxel values span [{low:g}, {high:g}], beyond what float32 (the model input) can hold"
+            )
         if self.window is not None:
             low, high = (min(max(v, self.window[0]), self.window[1]) for v in (low, high))
         if high <= low:
@@ -184,6 +199,8 @@ class M3DTransform:
         out -= np.float32(low)
         out *= np.float32(1.0 / (high - low))
         np.clip(out, 0.0, 1.0, out=out)
+        if not (np.isfinite(out.min()) and np.isfinite(out.max())):  # clip keeps NaN: nothing non-finite gets out
+            raise VolumeError.for_file(source, "preprocessing gave non-finite values")
         return out[None]
 
     # --- inputs ---
@@ -205,7 +222,7 @@ class M3DTransform:
             return self.apply(read_volume(value), affine=value.affine, source=path)
         if path is None:
             raise TypeError(f"M3DTransform cannot read a volume from {type(value).__name__}")
-        if path.lower().endswith(".npy"):
+        if volume_format(path) == "npy":
             array = read_volume(path)
             if self._is_model_input(array):
                 return np.ascontiguousarray(array, dtype=np.float32).reshape(1, *self.size)

@@ -11,12 +11,17 @@ Contract, shared by every format:
 - :func:`~rad3d_hf.volumes.header.read_volume_header` parses only the header (see there).
 - Anything wrong with the file (missing or unreadable, not gzip, not NIfTI, truncated, fewer voxel bytes than the header
   promises, NaN or infinite values) raises :class:`~rad3d_hf.volumes.errors.VolumeError` naming the file and the fault.
+- Memory is bounded by the file: a header with a negative dimension, or promising more voxel bytes than the file can
+  hold (its size for ``.nii``/``.npy``; for ``.nii.gz`` 1032x the compressed size, the most deflate can inflate to), is
+  refused before anything is allocated. A NaN affine or intercept, and header scaling whose result the output type
+  cannot hold, are errors too.
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import math
 import os
 from typing import TYPE_CHECKING
 
@@ -82,7 +87,35 @@ def _scale_like_nibabel(raw: np.ndarray, header: VolumeHeader) -> np.ndarray:
 
     slope = 1.0 if header.slope is None else header.slope
     intercept = 0.0 if header.intercept is None else header.intercept
-    return apply_read_scaling(raw, np.asanyarray(slope), np.asanyarray(intercept))
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = apply_read_scaling(raw, np.asanyarray(slope), np.asanyarray(intercept))  # type: ignore[arg-type]
+    if (slope, intercept) == (1.0, 0.0) or scaled.dtype.kind not in "fc" or not scaled.size:
+        return scaled
+    # Scaling can overflow the output type: that is a fault of the header, named as such (whatever check_finite says).
+    if not (np.isfinite(scaled.min()) and np.isfinite(scaled.max())):
+        raw_finite = raw.dtype.kind not in "fc" or bool(np.isfinite(raw.min()) and np.isfinite(raw.max()))
+        if raw_finite:
+            raise VolumeError.for_file(
+                header.path,
+                f"scaling by the header's scl_slope {slope:g} and scl_inter {intercept:g} gives values that "
+                f"{scaled.dtype} cannot hold (non-finite)",
+            )
+    return scaled
+
+
+# Deflate emits at most 258 bytes per 2 bits of input, so no gzip member inflates to more than 1032x its size: a header
+# promising more voxels than that is refused before the array is allocated, and memory stays bounded by the file.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _compressed_size(raw: object, path: PathLike) -> int | None:
+    size = getattr(raw, "size", None)  # fsspec files know their size
+    if isinstance(size, int):
+        return size
+    try:
+        return os.fstat(raw.fileno()).st_size  # type: ignore[attr-defined]
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
 
 
 def _read_nii_gz(path: PathLike) -> np.ndarray:
@@ -90,10 +123,16 @@ def _read_nii_gz(path: PathLike) -> np.ndarray:
         stream = GzipStream(raw, path)
         nifti = parse_nifti_header(stream.read_at_least(348), path, lambda n: stream.read_at_least(348 + n)[348:])
         header = header_record(path, "nii.gz", nifti)
+        compressed = _compressed_size(raw, path)
+        if compressed is not None:
+            header.check_fits(
+                compressed * _MAX_DEFLATE_RATIO - header.data_offset,
+                f"{compressed} compressed bytes inflate to at most {_MAX_DEFLATE_RATIO}x that",
+            )
         stream.read_at_least(header.data_offset)
         stream.max_out = CHUNK * 4
-        flat = np.empty(int(np.prod(header.shape, dtype=np.int64)), dtype=header.dtype)
-        target = memoryview(flat).cast("B")
+        flat = np.empty(math.prod(header.shape), dtype=header.dtype)
+        target = flat.data.cast("B")
         filled = 0
         first = bytes(stream.buffer[header.data_offset :])
         stream.buffer.clear()

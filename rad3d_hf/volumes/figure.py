@@ -35,7 +35,11 @@ def volume_views(value: Any) -> tuple[np.ndarray, tuple[float, float, float], st
     voxels = read_volume(path)
     if header.affine is None:  # .npy: already (C, D, H, W) or (D, H, W), spacing unknown
         return voxels.reshape(voxels.shape[-3:]), (1.0, 1.0, 1.0), os.path.basename(path)
-    return orient_dhw(voxels, header.affine), dhw_spacing(header.spacing, header.affine), os.path.basename(path)
+    return (
+        orient_dhw(voxels, header.affine),
+        dhw_spacing(header.spacing or (1.0, 1.0, 1.0), header.affine),
+        os.path.basename(path),
+    )
 
 
 def _display_range(voxels: np.ndarray) -> tuple[float, float]:

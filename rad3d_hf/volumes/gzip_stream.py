@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import io
 import os
+import types
 import zlib
 from collections.abc import Iterator
 
 from rad3d_hf.volumes.errors import VolumeError
 
+inflate_lib: types.ModuleType
 try:  # ISA-L inflates 2-3x faster than zlib; same stream format, same API.
-    from isal import isal_zlib as inflate_lib
+    from isal import isal_zlib
 
-    INFLATE_BACKEND = "isal"
+    inflate_lib, INFLATE_BACKEND = isal_zlib, "isal"
 except ImportError:  # pragma: no cover - exercised only where isal is not installed
-    inflate_lib = zlib  # type: ignore[assignment]
-    INFLATE_BACKEND = "zlib"
+    inflate_lib, INFLATE_BACKEND = zlib, "zlib"
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20  # compressed bytes per inflate step: amortises calls, and the output still fits in the cache

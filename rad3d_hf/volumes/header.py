@@ -8,6 +8,7 @@ scaling, in well under 5 ms for a 512x512x300 volume, never through indexed_gzip
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,13 +51,30 @@ class VolumeHeader:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of voxel data the file must hold after ``data_offset``."""
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        """Bytes of voxel data the file must hold after ``data_offset`` (exact: Python integers never overflow)."""
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    def check_fits(self, capacity: int, what: str) -> None:
+        """Refuse a header promising more voxel bytes than ``capacity``, before anything that size is allocated.
+
+        ``capacity`` is the most voxel bytes the file can hold: its size after the header for an uncompressed file,
+        the deflate bound for a gzip one. ``what`` says where the bound comes from."""
+        if self.nbytes > capacity:
+            raise VolumeError.for_file(
+                self.path,
+                f"the header's shape {self.shape} of {self.dtype} needs {self.nbytes} bytes of voxels; the file can "
+                f"hold at most {max(capacity, 0)} ({what})",
+            )
+
+
+def file_name_part(path: PathLike) -> str:
+    """The path of the file itself: of a chained fsspec URL (``zip://member.nii::archive.zip``) its first link."""
+    return os.fspath(path).split("::", 1)[0]
 
 
 def volume_format(path: PathLike) -> str:
     """``"nii.gz"``, ``"nii"`` or ``"npy"`` from the file name; ValueError naming the file otherwise."""
-    name = os.fspath(path).lower()
+    name = file_name_part(path).lower()
     for suffix in ("nii.gz", "nii", "npy"):
         if name.endswith("." + suffix):
             return suffix
@@ -113,10 +131,22 @@ def parse_nifti_header(head: bytes, path: PathLike, read_more: Any) -> nib.nifti
 
 def header_record(path: PathLike, fmt: str, header: nib.nifti1.Nifti1Header) -> VolumeHeader:
     import nibabel as nib
+    from nibabel.spatialimages import HeaderDataError
 
-    affine = header.get_best_affine()
-    slope, intercept = header.get_slope_inter()
-    shape = tuple(int(n) for n in header.get_data_shape())
+    shape = _checked_shape(path, header.get_data_shape())
+    try:
+        slope, intercept = header.get_slope_inter()
+    except HeaderDataError as error:  # e.g. a valid scl_slope with a NaN or infinite scl_inter
+        raise VolumeError.for_file(
+            path, f"invalid scaling (scl_slope {header['scl_slope']}, scl_inter {header['scl_inter']}): {error}"
+        ) from error
+    with np.errstate(invalid="ignore"):
+        affine = header.get_best_affine()
+    if not np.isfinite(affine).all():
+        codes = f"sform_code {int(header['sform_code'])}, qform_code {int(header['qform_code'])}"
+        raise VolumeError.for_file(
+            path, f"the header's affine holds NaN or infinite values ({codes}): {affine.tolist()}"
+        )
     return VolumeHeader(
         path=os.fspath(path),
         format=fmt,
@@ -147,7 +177,7 @@ def npy_header(path: PathLike) -> VolumeHeader:
     return VolumeHeader(
         path=os.fspath(path),
         format="npy",
-        shape=tuple(int(n) for n in shape),
+        shape=_checked_shape(path, shape),
         dtype=dtype,
         affine=None,
         spacing=None,
@@ -156,6 +186,14 @@ def npy_header(path: PathLike) -> VolumeHeader:
         intercept=None,
         data_offset=offset,
     )
+
+
+def _checked_shape(path: PathLike, dims: Any) -> tuple[int, ...]:
+    """The header's shape as Python integers; a negative dimension is refused."""
+    shape = tuple(int(n) for n in dims)
+    if any(n < 0 for n in shape):
+        raise VolumeError.for_file(path, f"the header's shape {shape} has a negative dimension")
+    return shape
 
 
 def is_url(path: PathLike) -> bool:
@@ -167,7 +205,12 @@ def open_raw(path: PathLike) -> io.BufferedIOBase:
         if is_url(path):
             import fsspec
 
-            return fsspec.open(os.fspath(path), "rb").open()
+            fs, inner = fsspec.core.url_to_fs(os.fspath(path))
+            handle = fs.open(inner, "rb")
+            # The file of a chained URL (zip://member::archive.zip) reads through its filesystem, which closes the
+            # archive when it is garbage-collected: the handle keeps it alive.
+            handle._rad3d_filesystem = fs
+            return handle
         return open(path, "rb")
     except OSError as error:
         raise VolumeError.for_file(path, f"cannot open: {error.strerror or error}") from error

@@ -6,11 +6,17 @@ Accepted layouts under ``volumes_dir`` (local folder or fsspec URL), searched re
 - CT-RATE's nested layout: ``<volumes_dir>/valid/valid_1005/valid_1005_b/valid_1005_b_1.nii.gz`` (3D-RAD's ``test_*``
   volumes are CT-RATE's ``valid_*``; ``train_*`` names are the same), also below ``valid_fixed/`` / ``train_fixed/``.
 
+``volumes_dir`` may also be a zip archive, as the Hub dataset publishes its images (``Images/test.zip``): a local
+``.zip`` path, or a chained fsspec URL such as ``zip://::path/to/test.zip`` or ``zip://::hf://datasets/.../test.zip``.
+Its members (``.nii``, ``.nii.gz`` or ``.npy``, flat or nested as in CT-RATE under any top folder, e.g.
+``test_106/test_106_a/test_106_a_1.nii``) are then read straight from the archive.
+
 Only the file name decides; a name found twice under the folder is an error rather than a silent pick.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 import fsspec
@@ -21,6 +27,13 @@ VolumeFormat = Literal["nifti", "npy"]
 SUFFIXES: dict[str, tuple[str, ...]] = {"nifti": (".nii.gz", ".nii"), "npy": (".npy",)}
 
 
+def archive_url(volumes_dir: str) -> str:
+    """``volumes_dir`` as fsspec reads it: a local ``.zip`` file becomes ``zip://::<absolute path>``."""
+    if "://" not in volumes_dir and volumes_dir.lower().endswith(".zip") and os.path.isfile(volumes_dir):
+        return f"zip://::{os.path.abspath(volumes_dir)}"
+    return volumes_dir
+
+
 class VolumeLocator:
     """Maps 3D-RAD volume stems (``test_1005_b_1``) to file paths of one format under ``volumes_dir``."""
 
@@ -28,12 +41,15 @@ class VolumeLocator:
         if volume_format not in SUFFIXES:
             raise ValueError(f"volume_format {volume_format!r}; expected one of {', '.join(SUFFIXES)}")
         self.volumes_dir = str(volumes_dir)
+        self.url = archive_url(self.volumes_dir)
         self.volume_format = volume_format
         self._paths: dict[str, str] | None = None
 
     def _index(self) -> dict[str, str]:
         if self._paths is None:
-            fs, root = fsspec.core.url_to_fs(self.volumes_dir)
+            fs, root = fsspec.core.url_to_fs(self.url)
+            # Members of a chained URL (zip://::archive) are opened through the same chain.
+            chain = "::" + self.url.split("::", 1)[1] if "::" in self.url else ""
             if not fs.isdir(root):
                 raise FileNotFoundError(f"volumes_dir {self.volumes_dir} is not a folder")
             protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
@@ -49,7 +65,7 @@ class VolumeLocator:
                 stem = (
                     name.stem if name.split != "valid" else f"test_{name.patient_id}_{name.scan}_{name.reconstruction}"
                 )
-                full = path if protocol in ("file", "local") else f"{protocol}://{path}"
+                full = path if protocol in ("file", "local") and not chain else f"{protocol}://{path}{chain}"
                 if stem in paths and paths[stem] != full:
                     raise ValueError(f"volume {stem} found twice under {self.volumes_dir}: {paths[stem]} and {full}")
                 paths[stem] = full

@@ -2,6 +2,8 @@
 
 Defaults are M3D-LaMed's: a 1x32x256x256 input cut into 4x16x16 patches (8x16x16 = 2,048 patches), a 768-wide
 12-layer ViT, a 2x2x2 average pool (4x8x8 = 256 image tokens) and a two-layer MLP into the language model's width.
+``max_prior_volumes > 0`` makes the temporal variant, which also reads up to that many earlier scans of the patient
+(:mod:`.temporal`); the default 0 is M3D-LaMed's single-scan model.
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ class M3DRadConfig(PreTrainedConfig):
         pooling_size: the projector's 3D average-pool kernel and stride (2 in M3D).
         projector_hidden_act: activation between the projector's two linear layers (GELU in M3D).
         image_token_id: id of ``<im_patch>``; its positions in ``input_ids`` receive the image features.
+        max_prior_volumes: how many earlier scans the model reads besides the current one (0: the single-scan
+            model). Each scan's features get a learned time-position embedding (one per scans-back distance,
+            initialised at zero).
+        prior_pooling_size: the average-pool kernel for earlier scans, an int or (D, H, W); ``None`` pools them like
+            the current scan. A stronger pool bounds the context, e.g. (2, 4, 4) gives 64 tokens per earlier scan
+            on M3D's 8x16x16 patch grid.
     """
 
     model_type = "m3d_rad"
@@ -74,6 +82,8 @@ class M3DRadConfig(PreTrainedConfig):
     projector_hidden_act: str = "gelu"
     image_token_id: int | None = None
     tie_word_embeddings: bool = False
+    max_prior_volumes: int = 0
+    prior_pooling_size: int | list[int] | tuple[int, ...] | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -81,6 +91,18 @@ class M3DRadConfig(PreTrainedConfig):
         if any(g % self.pooling_size for g in grid):
             raise ValueError(f"the patch grid {list(grid)} is not a multiple of pooling_size {self.pooling_size}")
         self.tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
+        if isinstance(self.max_prior_volumes, bool) or int(self.max_prior_volumes) < 0:
+            raise ValueError(f"max_prior_volumes must be a non-negative int, got {self.max_prior_volumes!r}")
+        self.max_prior_volumes = int(self.max_prior_volumes)
+        if self.prior_pooling_size is not None:
+            kernel = self.prior_pooling_size
+            kernel = [int(kernel)] * 3 if isinstance(kernel, int) else [int(k) for k in kernel]
+            if len(kernel) != 3 or any(k <= 0 or g % k for g, k in zip(grid, kernel)):
+                raise ValueError(
+                    f"prior_pooling_size {self.prior_pooling_size!r} must be an int or 3 ints dividing the patch "
+                    f"grid {list(grid)}"
+                )
+            self.prior_pooling_size = kernel
 
     @property
     def image_token_grid(self) -> tuple[int, int, int]:
@@ -92,6 +114,19 @@ class M3DRadConfig(PreTrainedConfig):
     def num_image_tokens(self) -> int:
         """How many ``<im_patch>`` tokens one image fills: 256 for M3D."""
         d, h, w = self.image_token_grid
+        return d * h * w
+
+    @property
+    def prior_pooling_kernel(self) -> tuple[int, int, int]:
+        """The pool kernel (D, H, W) of earlier scans."""
+        kernel = self.prior_pooling_size if self.prior_pooling_size is not None else [self.pooling_size] * 3
+        d, h, w = (int(k) for k in kernel)
+        return d, h, w
+
+    @property
+    def num_prior_image_tokens(self) -> int:
+        """How many ``<im_patch>`` tokens one earlier scan fills (``num_image_tokens`` unless pooled harder)."""
+        d, h, w = (g // k for g, k in zip(self.vision_config.patch_grid, self.prior_pooling_kernel))
         return d * h * w
 
 

@@ -2,7 +2,8 @@
 
 LoRA (r 16, alpha 32, dropout 0.05) goes on each ``nn.Linear`` inside the language model's decoder; the vision tower,
 the projector, the input embeddings and the ``lm_head`` are peft ``modules_to_save``, so they are trained in full and
-saved with the adapter (a checkpoint is complete, and ``merge_and_unload()`` gives a plain M3D-RAD model back).
+saved with the adapter (a checkpoint is complete, and ``merge_and_unload()`` gives a plain M3D-RAD model back). The
+temporal variant's time-position embedding (``scan_positions``) is trained in full too.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def apply_lora(model: nn.Module, *, r: int = 16, alpha: int = 32, dropout: float
         lora_dropout=dropout,
         # Exact names: suffix matching on short names like "q_proj" would also catch Linear layers elsewhere.
         target_modules=targets,
-        modules_to_save=list(FULLY_TRAINED),
+        modules_to_save=list(FULLY_TRAINED)
+        + (["scan_positions"] if getattr(model, "scan_positions", None) is not None else []),
         bias="none",
         task_type="CAUSAL_LM",
     )

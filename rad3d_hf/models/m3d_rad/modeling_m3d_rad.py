@@ -17,6 +17,7 @@ from transformers.activations import ACT2FN
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from rad3d_hf.models.m3d_rad.configuration_m3d_rad import M3DRadConfig, M3DRadVisionConfig
+from rad3d_hf.models.m3d_rad.temporal import ScanPositionEmbedding, scan_features
 
 
 def build_vision_tower(config: M3DRadVisionConfig) -> nn.Module:
@@ -65,15 +66,17 @@ class M3DRadProjector(nn.Module):
             nn.Linear(text_hidden, text_hidden),
         )
 
-    def forward(self, patch_features: torch.Tensor) -> torch.Tensor:
+    def forward(self, patch_features: torch.Tensor, kernel: int | tuple[int, int, int] | None = None) -> torch.Tensor:
+        """Pool (by ``kernel``, default ``pooling_size``) and project; ``kernel`` is how earlier scans pool harder."""
         batch, num_patches, width = patch_features.shape
         d, h, w = self.patch_grid
         if num_patches != d * h * w:
             raise ValueError(f"expected {d * h * w} patch features ({d}x{h}x{w}), got {num_patches}")
         # MONAI orders patches D-major then H then W, so this reshape puts each patch back at its grid position.
         grid = patch_features.transpose(1, 2).reshape(batch, width, d, h, w)
+        kernel = self.pooling_size if kernel is None else kernel
         # Pooled in float32: CPU torch has no bfloat16 avg_pool3d, and CUDA accumulates in float32 anyway.
-        pooled = F.avg_pool3d(grid.float(), kernel_size=self.pooling_size, stride=self.pooling_size).to(grid.dtype)
+        pooled = F.avg_pool3d(grid.float(), kernel_size=kernel, stride=kernel).to(grid.dtype)
         return self.projector(pooled.flatten(2).transpose(1, 2))
 
 
@@ -96,6 +99,9 @@ class M3DRadPreTrainedModel(PreTrainedModel):
             nn.init.zeros_(module.cls_token)
         if hasattr(module, "position_embeddings") and isinstance(module.position_embeddings, nn.Parameter):
             nn.init.trunc_normal_(module.position_embeddings, mean=0.0, std=0.02, a=-2.0, b=2.0)
+        # Zero: a single-scan checkpoint loaded into the temporal variant starts as the single-scan model.
+        if isinstance(module, ScanPositionEmbedding):
+            nn.init.zeros_(module.weight)
 
 
 class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
@@ -103,12 +109,15 @@ class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
 
     Parameters live under ``vision_tower.*`` (MONAI ViT names), ``mm_projector.projector.{0,2}.*`` and
     ``language_model.*`` (the language model's own names); :mod:`.checkpoint_keys` maps M3D-LaMed checkpoints on them.
+    With ``config.max_prior_volumes > 0`` the model also takes earlier scans (``prior_pixel_values``,
+    ``prior_mask``; see :mod:`.temporal`) and has one more parameter, ``scan_positions.weight``.
     """
 
     def __init__(self, config: M3DRadConfig) -> None:
         super().__init__(config)
         self.vision_tower = build_vision_tower(config.vision_config)
         self.mm_projector = M3DRadProjector(config)
+        self.scan_positions = ScanPositionEmbedding(config) if config.max_prior_volumes > 0 else None
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.post_init()
 
@@ -128,8 +137,8 @@ class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
     def get_decoder(self) -> nn.Module:
         return self.language_model.get_decoder()
 
-    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(B, C, D, H, W) images -> (B, num_image_tokens, text hidden size) embeddings."""
+    def get_patch_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, C, D, H, W) images -> (B, num_patches, vision hidden size) ViT features, CLS token dropped."""
         expected = (self.config.vision_config.in_channels, *self.config.vision_config.image_size)
         if pixel_values.ndim != 5 or tuple(pixel_values.shape[1:]) != expected:
             raise ValueError(
@@ -138,31 +147,59 @@ class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
             )
         pixel_values = pixel_values.to(dtype=self.vision_tower.norm.weight.dtype)
         hidden, _ = self.vision_tower(pixel_values)
-        return self.mm_projector(hidden[:, 1:])  # drop the CLS token, as M3D's "patch" feature selection does
+        return hidden[:, 1:]  # as M3D's "patch" feature selection does
+
+    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, C, D, H, W) images -> (B, num_image_tokens, text hidden size) embeddings."""
+        return self.mm_projector(self.get_patch_features(pixel_values))
 
     def merge_image_features(
-        self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor, image_features: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        inputs_embeds: torch.Tensor,
+        image_features: torch.Tensor | list[torch.Tensor],
     ) -> torch.Tensor:
-        """Write ``image_features`` into ``inputs_embeds`` where ``input_ids`` holds the image token, row by row."""
+        """Write ``image_features`` into ``inputs_embeds`` where ``input_ids`` holds the image token, row by row.
+
+        ``image_features`` is (B, N, hidden), or one (N_i, hidden) tensor per row when rows carry different numbers
+        of scans.
+        """
         image_token_id = self.config.image_token_id
         if image_token_id is None:
             raise ValueError("config.image_token_id is not set: the model cannot place image features")
         mask = input_ids == image_token_id
         per_row = mask.sum(dim=1)
-        expected = image_features.shape[1]
-        if input_ids.shape[0] != image_features.shape[0] or bool((per_row != expected).any()):
+        rows = list(image_features)
+        expected = [int(r.shape[0]) for r in rows]
+        if input_ids.shape[0] != len(rows) or per_row.tolist() != expected:
+            needed = f"exactly {expected[0]}" if len(set(expected)) == 1 else f"exactly {expected} (per row)"
             raise ValueError(
-                f"each row needs exactly {expected} image tokens (id {image_token_id}) for its image; "
-                f"found {per_row.tolist()} in {input_ids.shape[0]} rows for {image_features.shape[0]} images"
+                f"each row needs {needed} image tokens (id {image_token_id}) for its images; "
+                f"found {per_row.tolist()} in {input_ids.shape[0]} rows for {len(rows)} rows of image features"
             )
-        features = image_features.to(device=inputs_embeds.device, dtype=inputs_embeds.dtype)
+        features = torch.cat(rows).to(device=inputs_embeds.device, dtype=inputs_embeds.dtype)
         return inputs_embeds.masked_scatter(mask.unsqueeze(-1), features)
+
+    def prepare_inputs_for_generation(
+        self, *args, inputs_embeds=None, is_first_iteration: bool | None = False, **kwargs
+    ):
+        # Earlier scans, like pixel_values, are read at prefill only; later steps use the cache. `inputs_embeds` is
+        # named so generate() accepts embeddings (answering a volume's questions from image features computed once).
+        inputs = super().prepare_inputs_for_generation(
+            *args, inputs_embeds=inputs_embeds, is_first_iteration=is_first_iteration, **kwargs
+        )
+        if not is_first_iteration and kwargs.get("use_cache", True):
+            inputs.pop("prior_pixel_values", None)
+            inputs.pop("prior_mask", None)
+        return inputs
 
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         pixel_values: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        prior_pixel_values: torch.Tensor | None = None,
+        prior_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
         cache=None,
         inputs_embeds: torch.Tensor | None = None,
@@ -176,8 +213,10 @@ class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
             if pixel_values is not None:
-                image_features = self.get_image_features(pixel_values)
+                image_features = scan_features(self, pixel_values, prior_pixel_values, prior_mask)
                 inputs_embeds = self.merge_image_features(input_ids, inputs_embeds, image_features)
+            elif prior_pixel_values is not None:
+                raise ValueError("prior_pixel_values need the current scan's pixel_values")
         elif pixel_values is not None:
             raise ValueError("pixel_values need input_ids to locate the image tokens; got inputs_embeds instead")
         return self.language_model(

@@ -3,6 +3,11 @@
 ``phi3-4b`` and ``llama2-7b`` give the released checkpoints' architectures (Phi-3-mini-4k and Llama-2-7B language
 models, M3D's 32x256x256 ViT); real runs take the exact language-model config from ``--init_from`` instead, since
 the vocabulary size there depends on how the checkpoint's tokenizer was extended.
+
+``tiny-temporal`` and ``phi3-4b-temporal`` are the same models reading earlier scans too (:data:`TEMPORAL`):
+``tiny-temporal`` up to 2 (the demo patients have at most 3 scans), pooled like the current one (32 tokens each);
+``phi3-4b-temporal`` up to 6 (3D-RAD's Task 5/6 files go up to scan ``h``), each pooled 2x4x4 to 64 tokens so six fit
+beside the current scan's 256 in a 1,024-token sequence.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 from rad3d_hf.models.m3d_rad.configuration_m3d_rad import M3DRadConfig
 from rad3d_hf.prompts import question_prompt, target_text
 
-PRESET_NAMES: tuple[str, ...] = ("tiny", "phi3-4b", "llama2-7b")
+PRESET_NAMES: tuple[str, ...] = ("tiny", "phi3-4b", "llama2-7b", "tiny-temporal", "phi3-4b-temporal")
 
 TINY_VISION = {
     "image_size": [16, 64, 64],
@@ -52,10 +57,43 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+@dataclass(frozen=True)
+class Temporal:
+    """What a temporal preset adds to its single-scan base preset."""
+
+    base: str
+    max_prior_volumes: int
+    prior_pooling_size: tuple[int, int, int] | None = None
+    max_length: int | None = None
+
+
+TEMPORAL: dict[str, Temporal] = {
+    "tiny-temporal": Temporal(base="tiny", max_prior_volumes=2),
+    "phi3-4b-temporal": Temporal(base="phi3-4b", max_prior_volumes=6, prior_pooling_size=(2, 4, 4), max_length=1024),
+}
+for _name, _temporal in TEMPORAL.items():
+    _base = RECIPES[_temporal.base]
+    RECIPES[_name] = Recipe(**{**_base.__dict__, "max_length": _temporal.max_length or _base.max_length})
+
+
+def base_preset(preset: str) -> str:
+    """The single-scan preset a preset builds on (itself for the single-scan ones)."""
+    return TEMPORAL[preset].base if preset in TEMPORAL else preset
+
+
 def tiny_config(
-    *, vocab_size: int, image_token_id: int, bos_token_id: int, eos_token_id: int, pad_token_id: int
+    *,
+    vocab_size: int,
+    image_token_id: int,
+    bos_token_id: int,
+    eos_token_id: int,
+    pad_token_id: int,
+    **temporal: Any,
 ) -> M3DRadConfig:
-    """A ~100k-parameter M3D-RAD: 1x16x64x64 input, 4x8x8 patches, 32 image tokens, a 2-layer Llama."""
+    """A ~100k-parameter M3D-RAD: 1x16x64x64 input, 4x8x8 patches, 32 image tokens, a 2-layer Llama.
+
+    ``temporal`` (``max_prior_volumes``, ``prior_pooling_size``) makes the temporal variant.
+    """
     from transformers import LlamaConfig
 
     text = LlamaConfig(
@@ -71,11 +109,14 @@ def tiny_config(
         pad_token_id=pad_token_id,
         tie_word_embeddings=False,
     )
-    return M3DRadConfig(vision_config=dict(TINY_VISION), text_config=text, image_token_id=image_token_id)
+    return M3DRadConfig(vision_config=dict(TINY_VISION), text_config=text, image_token_id=image_token_id, **temporal)
 
 
-def phi3_4b_config(*, vocab_size: int = 32068, image_token_id: int = 32064) -> M3DRadConfig:
-    """M3D-LaMed-Phi-3-4B's shape: Phi-3-mini-4k (3072 wide, 32 layers) behind M3D's ViT, 256 image tokens."""
+def phi3_4b_config(*, vocab_size: int = 32068, image_token_id: int = 32064, **temporal: Any) -> M3DRadConfig:
+    """M3D-LaMed-Phi-3-4B's shape: Phi-3-mini-4k (3072 wide, 32 layers) behind M3D's ViT, 256 image tokens.
+
+    ``temporal`` (``max_prior_volumes``, ``prior_pooling_size``) makes the temporal variant.
+    """
     from transformers import Phi3Config
 
     text = Phi3Config(
@@ -92,7 +133,16 @@ def phi3_4b_config(*, vocab_size: int = 32068, image_token_id: int = 32064) -> M
         pad_token_id=32000,
         tie_word_embeddings=False,
     )
-    return M3DRadConfig(text_config=text, image_token_id=image_token_id)
+    return M3DRadConfig(text_config=text, image_token_id=image_token_id, **temporal)
+
+
+def temporal_kwargs(preset: str) -> dict[str, Any]:
+    """The config arguments that make ``preset`` temporal (none for a single-scan preset)."""
+    if preset not in TEMPORAL:
+        return {}
+    spec = TEMPORAL[preset]
+    pooling = None if spec.prior_pooling_size is None else list(spec.prior_pooling_size)
+    return {"max_prior_volumes": spec.max_prior_volumes, "prior_pooling_size": pooling}
 
 
 def llama2_7b_config(*, vocab_size: int = 32004, image_token_id: int = 32000) -> M3DRadConfig:
@@ -121,10 +171,19 @@ def tokenizer_corpus(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return [question_prompt(r) + " " + target_text(r) for r in rows]
 
 
-def build_tiny(texts: Iterable[str], *, seed: int = 42, max_length: int = 256, vocab_size: int = 600):
+def build_tiny(
+    texts: Iterable[str],
+    *,
+    seed: int = 42,
+    max_length: int = 256,
+    vocab_size: int = 600,
+    history: str = "text",
+    **temporal: Any,
+):
     """A random tiny M3D-RAD and its processor, with a BPE tokenizer trained on ``texts``: ``(model, processor)``.
 
-    Same texts and seed, same weights.
+    Same texts and seed, same weights; ``temporal`` (``max_prior_volumes``, ``prior_pooling_size``) makes the
+    temporal variant, whose other weights equal the single-scan model's for the same texts and seed.
     """
     import torch
 
@@ -139,22 +198,34 @@ def build_tiny(texts: Iterable[str], *, seed: int = 42, max_length: int = 256, v
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        **temporal,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = M3DRadForCausalLM(config)
-    processor = M3DRadProcessor(tokenizer, num_image_tokens=config.num_image_tokens, max_length=max_length)
+    processor = M3DRadProcessor(
+        tokenizer,
+        num_image_tokens=config.num_image_tokens,
+        max_length=max_length,
+        max_prior_volumes=config.max_prior_volumes,
+        num_prior_image_tokens=config.num_prior_image_tokens,
+        history=history,
+    )
     return model, processor
 
 
 __all__ = [
     "PRESET_NAMES",
     "RECIPES",
+    "TEMPORAL",
     "TINY_VISION",
     "Recipe",
+    "Temporal",
+    "base_preset",
     "build_tiny",
     "llama2_7b_config",
     "phi3_4b_config",
+    "temporal_kwargs",
     "tiny_config",
     "tokenizer_corpus",
 ]

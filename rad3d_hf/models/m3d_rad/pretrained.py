@@ -38,6 +38,8 @@ def load_model_and_processor(directory: str | Path, *, dtype=None, max_length: i
                 AutoTokenizer.from_pretrained(directory),
                 num_image_tokens=model.config.num_image_tokens,
                 max_length=max_length,
+                max_prior_volumes=model.config.max_prior_volumes,
+                num_prior_image_tokens=model.config.num_prior_image_tokens,
             )
     else:
         model, tokenizer, _ = from_lamed_checkpoint(directory, dtype=dtype)
@@ -46,6 +48,14 @@ def load_model_and_processor(directory: str | Path, *, dtype=None, max_length: i
         raise ValueError(
             f"{directory}: the processor writes {processor.num_image_tokens} image tokens but the model "
             f"expects {model.config.num_image_tokens}"
+        )
+    if processor.max_prior_volumes > model.config.max_prior_volumes or (
+        processor.max_prior_volumes and processor.num_prior_image_tokens != model.config.num_prior_image_tokens
+    ):
+        raise ValueError(
+            f"{directory}: the processor writes up to {processor.max_prior_volumes} earlier scans of "
+            f"{processor.num_prior_image_tokens} image tokens but the model reads up to "
+            f"{model.config.max_prior_volumes} of {model.config.num_prior_image_tokens}"
         )
     return model, processor
 

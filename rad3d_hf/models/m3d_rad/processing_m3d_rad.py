@@ -4,6 +4,19 @@ A training sequence is ``tokenizer(prompt + " " + target) + [eos]``, where ``pro
 of ``<im_patch>``, a space and :func:`rad3d_hf.prompts.question_prompt` (the tokenizer adds BOS). Labels are -100
 over the prompt's tokens (counted by tokenizing the prompt alone, as M3D-LaMed does) and over padding, and keep the
 answer and the EOS. A generation prompt is the prompt alone, left-padded.
+
+With earlier scans (the temporal variant, ``max_prior_volumes > 0``) the prompt holds one image-token span per scan,
+oldest first, each after a short marker::
+
+    Earlier scan 1: <im_patch>...<im_patch>
+    Earlier scan 2: <im_patch>...<im_patch>
+    Current scan: <im_patch>...<im_patch> <question prompt>
+
+Only Task 5 questions, and Task 6 ones unless ``history="text"``, read earlier scans; every other row (and a row
+without any) gets the single-scan prompt unchanged. ``history`` is how Task 6 sees the patient's past: ``"text"``
+the published question with its label list and no earlier scans, ``"images"`` the earlier scans and the question
+with its label list left out (:func:`rad3d_hf.prompts.question_without_history`), ``"both"`` the earlier scans and
+the label list.
 """
 
 from __future__ import annotations
@@ -18,12 +31,15 @@ from typing import Any
 import torch
 
 from rad3d_hf.models.m3d_rad.tokenization_m3d_rad import IMAGE_TOKEN, SPECIAL_TOKENS
-from rad3d_hf.prompts import question_prompt, target_text
+from rad3d_hf.prompts import question_prompt, question_without_history, target_text
 
 logger = logging.getLogger(__name__)
 
 PROCESSOR_CONFIG = "m3d_rad_processor.json"
 IGNORE_INDEX = -100
+HISTORY_MODES: tuple[str, ...] = ("text", "images", "both")
+EARLIER_SCAN_MARKER = "Earlier scan {k}: "
+CURRENT_SCAN_MARKER = "Current scan: "
 
 
 class M3DRadProcessor:
@@ -34,11 +50,29 @@ class M3DRadProcessor:
             (see :func:`~rad3d_hf.models.m3d_rad.tokenization_m3d_rad.ensure_special_tokens`).
         num_image_tokens: image tokens per prompt; must equal the model config's ``num_image_tokens``.
         max_length: longest training sequence; longer ones are cut at the end and counted in ``truncated_ids``.
+        max_prior_volumes: earlier scans a prompt may hold (the model config's; 0 for the single-scan model).
+        num_prior_image_tokens: image tokens per earlier scan (the model config's; default ``num_image_tokens``).
+        history: how Task 6 sees the past: ``"text"``, ``"images"`` or ``"both"`` (see the module docstring).
     """
 
-    def __init__(self, tokenizer, *, num_image_tokens: int, max_length: int = 512) -> None:
+    def __init__(
+        self,
+        tokenizer,
+        *,
+        num_image_tokens: int,
+        max_length: int = 512,
+        max_prior_volumes: int = 0,
+        num_prior_image_tokens: int | None = None,
+        history: str = "text",
+    ) -> None:
         if num_image_tokens <= 0:
             raise ValueError(f"num_image_tokens must be positive, got {num_image_tokens}")
+        if max_prior_volumes < 0:
+            raise ValueError(f"max_prior_volumes must be >= 0, got {max_prior_volumes}")
+        if num_prior_image_tokens is not None and num_prior_image_tokens <= 0:
+            raise ValueError(f"num_prior_image_tokens must be positive, got {num_prior_image_tokens}")
+        if history not in HISTORY_MODES:
+            raise ValueError(f"history must be one of {', '.join(HISTORY_MODES)}, got {history!r}")
         if IMAGE_TOKEN not in tokenizer.get_vocab():
             raise ValueError(f"the tokenizer has no {IMAGE_TOKEN!r} token; call ensure_special_tokens(tokenizer) first")
         if tokenizer.eos_token_id is None or tokenizer.pad_token_id is None:
@@ -48,35 +82,71 @@ class M3DRadProcessor:
         self.tokenizer = tokenizer
         self.num_image_tokens = num_image_tokens
         self.max_length = max_length
+        self.max_prior_volumes = int(max_prior_volumes)
+        self.num_prior_image_tokens = int(num_prior_image_tokens or num_image_tokens)
+        self.history = history
         self.truncated_ids: list[str] = []
 
     @property
     def image_token_id(self) -> int:
         return int(self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))
 
-    def prompt_text(self, row: Mapping[str, Any]) -> str:
-        """Image tokens, a space, then the question prompt ending in ``\\nAnswer:``."""
-        return IMAGE_TOKEN * self.num_image_tokens + " " + question_prompt(row)
+    def reads_priors(self, row: Mapping[str, Any]) -> bool:
+        """Whether ``row`` is shown its earlier scans: Task 5, and Task 6 unless ``history="text"``.
 
-    def _prompt_ids(self, row: Mapping[str, Any]) -> list[int]:
-        ids = self.tokenizer(self.prompt_text(row))["input_ids"]
-        found = sum(1 for i in ids if i == self.image_token_id)
-        if found != self.num_image_tokens:
+        A row without a ``task`` field is shown whatever earlier scans it carries.
+        """
+        if self.max_prior_volumes == 0:
+            return False
+        task = row.get("task")
+        if task is None:
+            return True
+        return int(task) == 5 or (int(task) == 6 and self.history != "text")
+
+    def question_text(self, row: Mapping[str, Any]) -> str:
+        """The question prompt; Task 6 without its label list when ``history="images"``."""
+        if self.history == "images" and row.get("task") is not None and int(row["task"]) == 6:
+            return question_prompt({**row, "question": question_without_history(row)})
+        return question_prompt(row)
+
+    def prompt_text(self, row: Mapping[str, Any], num_priors: int = 0) -> str:
+        """Image tokens, a space, then the question prompt ending in ``\\nAnswer:``.
+
+        With ``num_priors`` earlier scans, one marked span per scan (oldest first), the current one last.
+        """
+        if num_priors < 0 or num_priors > self.max_prior_volumes:
             raise ValueError(
-                f"row {row.get('id')}: the prompt tokenizes to {found} image tokens, expected {self.num_image_tokens}"
+                f"row {row.get('id')}: {num_priors} earlier scans, this processor takes 0..{self.max_prior_volumes}"
             )
+        current = IMAGE_TOKEN * self.num_image_tokens
+        if num_priors:
+            earlier = IMAGE_TOKEN * self.num_prior_image_tokens
+            spans = [EARLIER_SCAN_MARKER.format(k=k) + earlier for k in range(1, num_priors + 1)]
+            current = "\n".join([*spans, CURRENT_SCAN_MARKER + current])
+        return current + " " + self.question_text(row)
+
+    def image_tokens_for(self, num_priors: int) -> int:
+        """How many image tokens a prompt with ``num_priors`` earlier scans holds."""
+        return self.num_image_tokens + num_priors * self.num_prior_image_tokens
+
+    def _prompt_ids(self, row: Mapping[str, Any], num_priors: int = 0) -> list[int]:
+        ids = self.tokenizer(self.prompt_text(row, num_priors))["input_ids"]
+        found = sum(1 for i in ids if i == self.image_token_id)
+        expected = self.image_tokens_for(num_priors)
+        if found != expected:
+            raise ValueError(f"row {row.get('id')}: the prompt tokenizes to {found} image tokens, expected {expected}")
         if len(ids) >= self.max_length:
             raise ValueError(
                 f"row {row.get('id')}: the prompt alone is {len(ids)} tokens, max_length is {self.max_length}"
             )
         return list(ids)
 
-    def encode(self, row: Mapping[str, Any], *, with_target: bool) -> dict[str, list[int]]:
-        """Token ids (and labels when ``with_target``) for one row, unpadded."""
-        prompt_ids = self._prompt_ids(row)
+    def encode(self, row: Mapping[str, Any], *, with_target: bool, num_priors: int = 0) -> dict[str, list[int]]:
+        """Token ids (and labels when ``with_target``) for one row with ``num_priors`` earlier scans, unpadded."""
+        prompt_ids = self._prompt_ids(row, num_priors)
         if not with_target:
             return {"input_ids": prompt_ids}
-        full = list(self.tokenizer(self.prompt_text(row) + " " + target_text(row))["input_ids"])
+        full = list(self.tokenizer(self.prompt_text(row, num_priors) + " " + target_text(row))["input_ids"])
         full.append(self.tokenizer.eos_token_id)
         if len(full) > self.max_length:
             self.truncated_ids.append(str(row.get("id")))
@@ -107,13 +177,25 @@ class M3DRadProcessor:
         return {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
 
     def __call__(
-        self, rows: Sequence[Mapping[str, Any]], *, with_target: bool = False, padding_side: str | None = None
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        with_target: bool = False,
+        padding_side: str | None = None,
+        num_priors: Sequence[int] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Batch of rows -> ``input_ids``, ``attention_mask`` (+ ``labels``); right-padded with targets, else left."""
+        """Batch of rows -> ``input_ids``, ``attention_mask`` (+ ``labels``); right-padded with targets, else left.
+
+        ``num_priors`` gives each row's number of earlier scans (default none).
+        """
         if not rows:
             raise ValueError("no rows to process")
+        counts = [0] * len(rows) if num_priors is None else list(num_priors)
+        if len(counts) != len(rows):
+            raise ValueError(f"num_priors has {len(counts)} entries for {len(rows)} rows")
         side = padding_side or ("right" if with_target else "left")
-        return self.pad([self.encode(r, with_target=with_target) for r in rows], padding_side=side)
+        encoded = [self.encode(r, with_target=with_target, num_priors=n) for r, n in zip(rows, counts)]
+        return self.pad(encoded, padding_side=side)
 
     def decode(self, sequences: torch.Tensor | Sequence[Sequence[int]]) -> list[str]:
         """Generated ids -> stripped answer texts (special tokens, padding and EOS removed)."""
@@ -127,6 +209,9 @@ class M3DRadProcessor:
         settings = {
             "num_image_tokens": self.num_image_tokens,
             "max_length": self.max_length,
+            "max_prior_volumes": self.max_prior_volumes,
+            "num_prior_image_tokens": self.num_prior_image_tokens,
+            "history": self.history,
             "special_tokens": list(SPECIAL_TOKENS),
         }
         (directory / PROCESSOR_CONFIG).write_text(json.dumps(settings, indent=2) + "\n")
@@ -154,6 +239,11 @@ class M3DRadCollator:
     ``image_transform(row[volume_column])`` (e.g. ``rad3d_hf.M3DTransform(size=...)`` on the row's lazy volume), or
     ``image_transform(row)`` when ``volume_column`` is None. The transform runs in the DataLoader workers, so volume
     decoding is parallel.
+
+    For a temporal processor, rows that read earlier scans (:meth:`M3DRadProcessor.reads_priors`) take them from
+    ``prior_key`` (a list of (C, D, H, W) images) or, through the same transform, from ``prior_column`` (the
+    dataset's ``prior_volumes``, loaded with ``prior_volumes=True``); the latest ``max_prior_volumes`` are kept.
+    The batch then also holds ``prior_pixel_values`` (B, P, C, D, H, W), zero-padded, and ``prior_mask`` (B, P).
     """
 
     processor: M3DRadProcessor
@@ -162,6 +252,8 @@ class M3DRadCollator:
     padding_side: str | None = None
     image_key: str = "pixel_values"
     volume_column: str | None = "volume"
+    prior_key: str = "prior_pixel_values"
+    prior_column: str = "prior_volumes"
 
     def image(self, row: Mapping[str, Any]) -> torch.Tensor:
         if self.image_key in row and row[self.image_key] is not None:
@@ -180,10 +272,50 @@ class M3DRadCollator:
             raise ValueError(f"row {row.get('id')}: image must be (C, D, H, W), got shape {tuple(tensor.shape)}")
         return tensor
 
+    def priors(self, row: Mapping[str, Any]) -> list[torch.Tensor]:
+        """The row's earlier scans as (C, D, H, W) tensors, oldest first; [] for rows that read none."""
+        if not self.processor.reads_priors(row):
+            return []
+        limit = self.processor.max_prior_volumes
+        if row.get(self.prior_key) is not None:
+            values = list(row[self.prior_key])[-limit:]
+        elif row.get(self.prior_column) is not None:
+            if self.image_transform is None:
+                raise ValueError(f"row {row.get('id')}: no {self.prior_key!r} and no image_transform to make them")
+            values = [self.image_transform(v) for v in list(row[self.prior_column])[-limit:]]
+        elif row.get("prior_volume_names"):
+            raise ValueError(
+                f"row {row.get('id')}: earlier scans {list(row['prior_volume_names'])} are not loaded; load the "
+                "dataset with prior_volumes=True (--prior_volumes)"
+            )
+        else:
+            return []
+        out = [torch.as_tensor(v, dtype=torch.float32) for v in values]
+        for tensor in out:
+            if tensor.ndim != 4:
+                raise ValueError(f"row {row.get('id')}: earlier image must be (C, D, H, W), got {tuple(tensor.shape)}")
+        return out
+
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        batch = self.processor(rows, with_target=self.with_target, padding_side=self.padding_side)
+        priors = [self.priors(r) for r in rows]
+        batch = self.processor(
+            rows, with_target=self.with_target, padding_side=self.padding_side, num_priors=[len(p) for p in priors]
+        )
         batch["pixel_values"] = torch.stack([self.image(r) for r in rows])
+        slots = max(len(p) for p in priors)
+        if slots:
+            shape = tuple(batch["pixel_values"].shape[1:])
+            batch["prior_pixel_values"] = torch.zeros((len(rows), slots, *shape))
+            batch["prior_mask"] = torch.zeros((len(rows), slots), dtype=torch.bool)
+            for i, scans in enumerate(priors):
+                for j, scan in enumerate(scans):
+                    if tuple(scan.shape) != shape:
+                        raise ValueError(
+                            f"row {rows[i].get('id')}: earlier image has shape {tuple(scan.shape)}, the current {shape}"
+                        )
+                    batch["prior_pixel_values"][i, j] = scan
+                    batch["prior_mask"][i, j] = True
         return batch
 
 
-__all__ = ["IGNORE_INDEX", "IMAGE_TOKEN", "SPECIAL_TOKENS", "M3DRadCollator", "M3DRadProcessor"]
+__all__ = ["HISTORY_MODES", "IGNORE_INDEX", "IMAGE_TOKEN", "SPECIAL_TOKENS", "M3DRadCollator", "M3DRadProcessor"]

@@ -1,8 +1,9 @@
 """A transformers ``Trainer`` whose evaluation also generates answers and scores them.
 
 Teacher-forced loss says little about VQA quality, so at each evaluation the trainer answers a fixed list of rows
-greedily (each process a strided share, gathered afterwards, so it works under ``accelerate launch``/``torchrun``) and
-passes the answers to ``answer_metrics(predictions, rows)``, e.g. ``rad3d_hf.scoring.score``; the numeric results
+greedily, one CT volume at a time (each volume decoded once and run through the vision tower once for all its
+questions; each process a share of the volumes, gathered afterwards, so it works under ``accelerate launch`` /
+``torchrun``) and passes the answers to ``answer_metrics(predictions, rows)``, e.g. ``rad3d_hf.scoring.score``; the numeric results
 are logged as ``eval_<key>``.
 """
 
@@ -13,7 +14,8 @@ from typing import Any
 
 from transformers import Trainer
 
-from rad3d_hf.models.m3d_rad.inference import PredictionCollator, generate_answers
+from rad3d_hf.models.m3d_rad.inference import M3DRadAnswerer, PredictionCollator
+from rad3d_hf.prediction.volume_work import answer_by_volume, group_by_volume, shard_groups
 
 
 class M3DRadTrainer(Trainer):
@@ -55,27 +57,27 @@ class M3DRadTrainer(Trainer):
         return metrics
 
     def generate_all(self) -> dict[str, str]:
-        """Answers to ``generation_rows`` as ``{id: answer}``, shared out over the processes and gathered."""
+        """Answers to ``generation_rows`` as ``{id: answer}``: volumes shared out over the processes, then gathered."""
         from accelerate.utils import gather_object
-        from torch.utils.data import DataLoader
 
         model = self.accelerator.unwrap_model(self.model)
         was_training = model.training
         model.eval()
         world, rank = self.args.world_size, self.args.process_index
-        # Volumes decode in the DataLoader workers, as in training.
-        loader = DataLoader(
-            self.generation_rows[rank::world],
+        rows = self.generation_rows
+        answerer = M3DRadAnswerer(
+            model,
+            self.generation_collator.processor,
+            collator=self.generation_collator,
             batch_size=self.args.per_device_eval_batch_size,
-            collate_fn=self.generation_collator,
-            num_workers=self.args.dataloader_num_workers,
+            max_new_tokens=self.max_new_tokens,
         )
+        mine = shard_groups(group_by_volume([str(r["volume_name"]) for r in rows]), rank, world)
         pairs: list[tuple[str, str]] = []
-        for batch in loader:
-            answers = generate_answers(
-                model, self.generation_collator.processor, batch, max_new_tokens=self.max_new_tokens
-            )
-            pairs.extend(zip(batch["ids"], answers))
+        # Volumes decode in the DataLoader workers, as in training.
+        work = answer_by_volume(answerer, rows, rows, mine, num_workers=self.args.dataloader_num_workers)
+        for group, answers in work:
+            pairs.extend(zip((str(rows[i]["id"]) for i in group.indices), answers))
         if world > 1:
             pairs = gather_object(pairs)
         model.train(was_training)
