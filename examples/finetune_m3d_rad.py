@@ -157,7 +157,11 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, seed: int,
     if model_args.init_from is not None:
         from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
 
-        return load_model_and_processor(model_args.init_from, max_length=max_length)
+        model, processor = load_model_and_processor(model_args.init_from, max_length=max_length)
+        # a model trained here reads its image features on the <im_patch> tokens, whatever the tokenizer's BOS; a
+        # released checkpoint loads with M3D's positions 1..N (its config's image_placement, recorded when saved)
+        model.config.image_placement = "image_tokens"
+        return model, processor
     texts = tokenizer_corpus(
         load_split(data_args, data_args.train_split, streaming=False, with_volumes=False).select_columns(QA_COLUMNS)
     )

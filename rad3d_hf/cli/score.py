@@ -21,7 +21,7 @@ TABLE_FILE = "table.txt"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from rad3d_hf.scoring.statistics import CLUSTER_BY, DEFAULT_RESAMPLES, DEFAULT_SEED
+    from rad3d_hf.scoring.statistics import CLUSTER_BY, DEFAULT_CLUSTER_BY, DEFAULT_RESAMPLES, DEFAULT_SEED
 
     parser = subparsers.add_parser(
         "score",
@@ -62,8 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cluster-by",
         choices=CLUSTER_BY,
-        default="volume",
-        help="what the bootstrap resamples: each CT volume's questions together (default), or each patient's",
+        default=DEFAULT_CLUSTER_BY,
+        help="what the bootstrap resamples: each patient's questions together (default: reconstructions and scans of "
+        "one patient share reports and labels), or each CT volume's",
     )
     parser.add_argument(
         "--rouge-bootstrap-mid", action="store_true", help="also report evaluate rouge's default bootstrap 'mid'"
