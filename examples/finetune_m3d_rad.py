@@ -5,6 +5,9 @@ Presets:
   phi3-4b    M3D-RAD's recipe from M3D-LaMed-Phi-3-4B (LoRA r16/alpha 32 on the language model, the rest trained
              fully, lr 5e-5, batch 8 per device, cosine, warmup 0.03, bf16, max length 512, 5 epochs, seed 42).
   llama2-7b  the same from M3D-LaMed-Llama-2-7B, 4 epochs.
+  tiny-temporal     tiny reading up to 2 earlier scans too, on Tasks 5 and 6; compared with tiny (``--compare_single``).
+  phi3-4b-temporal  phi3-4b reading up to 6 earlier scans (64 tokens each), max length 1024; ``--init_from`` a released
+                    single-scan checkpoint starts it as that model (its time-position embedding starts at zero).
 
     python examples/finetune_m3d_rad.py --preset tiny
     accelerate launch --num_processes 8 examples/finetune_m3d_rad.py --preset phi3-4b \\
@@ -17,6 +20,13 @@ reads the tables and volumes as a stream (needs ``--max_steps``); several proces
 source files. Every ``--eval_steps`` the model answers ``--max_eval_samples`` test questions and the 3D-RAD scoring
 is logged; with ``--do_predict`` (default for tiny) the test split is answered at the end, written to
 ``<output_dir>/predictions.jsonl`` and scored into ``<output_dir>/scores.json``.
+
+Temporal presets load each question's earlier volumes (``--prior_volumes``), preprocessed like the current one (each
+file once per process). Task 5 questions get them; Task 6 ones as ``--history`` says: ``text`` the published question
+(label list) only, ``images`` the earlier scans with the label list left out, ``both`` (default) the two. With
+``--compare_single`` the temporal and the single-scan model train with the same seed and budget into
+``<output_dir>/temporal`` and ``/single``; their Task 5/6 accuracy, macro-F1 and per-class recall are printed beside
+the blind baselines', and ``<output_dir>/comparison.json`` holds ``{"single": report, "temporal": report}``.
 """
 
 from __future__ import annotations
@@ -30,38 +40,39 @@ from pathlib import Path
 
 logger = logging.getLogger("finetune_m3d_rad")
 
-QA_COLUMNS = [
-    "id",
-    "task",
-    "subtask",
-    "question",
-    "answer",
-    "question_type",
-    "choices",
-    "answer_choice",
-    "volume_name",
-    "history",
-]
+QA_COLUMNS = ["id", "task", "subtask", "question", "answer", "question_type", "choices", "answer_choice"]
+QA_COLUMNS += ["volume_name", "history"]
 
 
 @dataclass
 class ModelArguments:
-    preset: str = field(default="tiny", metadata={"help": "tiny | phi3-4b | llama2-7b"})
+    preset: str = field(
+        default="tiny", metadata={"help": "tiny | phi3-4b | llama2-7b | tiny-temporal | phi3-4b-temporal"}
+    )
     init_from: str | None = field(
         default=None,
         metadata={"help": "local folder: a released M3D-LaMed checkpoint, or a model saved by this script"},
     )
-    random_init: bool = field(
-        default=False,
-        metadata={"help": "phi3-4b/llama2-7b without weights (architecture, memory and speed checks only)"},
-    )
+    random_init: bool = field(default=False, metadata={"help": "no weights (architecture/memory/speed checks)"})
     lora: bool | None = field(default=None, metadata={"help": "LoRA recipe (default: on, except for tiny)"})
     max_new_tokens: int | None = field(default=None, metadata={"help": "answer length limit (tiny 32, else 256)"})
+    compare_single: bool | None = field(
+        default=None,
+        metadata={"help": "also train the single-scan model with the same seed and budget and compare (tiny-temporal)"},
+    )
 
 
 @dataclass
 class DataArguments:
-    dataset_config: str = field(default="all", metadata={"help": "3d-rad config: all, task1..task6, a subtask"})
+    dataset_config: str = field(
+        default="all", metadata={"help": "3d-rad config: all, task1..task6, a subtask, or a comma-separated list"}
+    )
+    prior_volumes: bool | None = field(
+        default=None, metadata={"help": "load each question's earlier scans (default: on for the temporal presets)"}
+    )
+    history: str | None = field(
+        default=None, metadata={"help": "what Task 6 sees of the past: text | images | both (temporal default: both)"}
+    )
     demo: bool | None = field(default=None, metadata={"help": "use the built-in demo data (default: tiny only)"})
     data_dir: str | None = field(default=None, metadata={"help": "QA tables (default: the Hub dataset)"})
     volumes_dir: str | None = field(default=None, metadata={"help": "CT-RATE volumes, found by name"})
@@ -76,7 +87,7 @@ class DataArguments:
 
 
 def preset_defaults(preset: str) -> dict:
-    from rad3d_hf.models.m3d_rad.presets import RECIPES
+    from rad3d_hf.models.m3d_rad.presets import RECIPES, base_preset
 
     recipe = RECIPES[preset]
     defaults = dict(
@@ -101,15 +112,18 @@ def preset_defaults(preset: str) -> dict:
         ddp_find_unused_parameters=False,
         dataloader_num_workers=4,  # volumes decode in the workers: about 1 s per CT-RATE volume on one core
     )
-    if preset == "tiny":
+    if base_preset(preset) == "tiny":
         defaults.update(do_predict=True, save_strategy="no", use_cpu=True, dataloader_num_workers=0)
+    if preset == "tiny-temporal":  # the comparison: trained and scored on the temporal tasks
+        defaults.update(eval_strategy="no", logging_steps=25, dataset_config="task5,task6")
     return defaults
 
 
 def parse_args(argv: list[str]):
     from transformers import HfArgumentParser, TrainingArguments
 
-    from rad3d_hf.models.m3d_rad.presets import PRESET_NAMES
+    from rad3d_hf.models.m3d_rad.presets import PRESET_NAMES, TEMPORAL, base_preset
+    from rad3d_hf.models.m3d_rad.processing_m3d_rad import HISTORY_MODES
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default="tiny", choices=PRESET_NAMES)
@@ -117,17 +131,33 @@ def parse_args(argv: list[str]):
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
     parser.set_defaults(**preset_defaults(preset))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
+    tiny = base_preset(model_args.preset) == "tiny"
+    temporal = model_args.preset in TEMPORAL
     if data_args.demo is None:
-        data_args.demo = model_args.preset == "tiny"
+        data_args.demo = tiny
     if model_args.lora is None:
-        model_args.lora = model_args.preset != "tiny"
+        model_args.lora = not tiny
     if model_args.max_new_tokens is None:
-        model_args.max_new_tokens = 32 if model_args.preset == "tiny" else 256
+        model_args.max_new_tokens = 32 if tiny else 256
+    if data_args.prior_volumes is None:
+        data_args.prior_volumes = temporal
+    if data_args.history is None:
+        data_args.history = "both" if temporal else "text"
+    if model_args.compare_single is None:
+        model_args.compare_single = model_args.preset == "tiny-temporal"
+    if data_args.history not in HISTORY_MODES:
+        raise SystemExit(f"--history must be one of {', '.join(HISTORY_MODES)}, got {data_args.history!r}")
+    if temporal and not data_args.prior_volumes:
+        raise SystemExit(f"--preset {model_args.preset} reads earlier scans: do not pass --prior_volumes false")
+    if not temporal and (data_args.prior_volumes or data_args.history != "text"):
+        raise SystemExit("--prior_volumes and --history images|both need a temporal preset (tiny-temporal, ...)")
+    if model_args.compare_single and not temporal:
+        raise SystemExit("--compare_single compares a temporal preset with its single-scan base")
     return model_args, data_args, training_args
 
 
 def load_split(data_args: DataArguments, split: str, *, streaming: bool, with_volumes: bool = True):
-    from datasets import load_dataset
+    from datasets import concatenate_datasets, load_dataset
 
     import rad3d_hf  # noqa: F401  (makes "3d-rad" resolve)
 
@@ -136,9 +166,14 @@ def load_split(data_args: DataArguments, split: str, *, streaming: bool, with_vo
         kwargs["data_dir"] = data_args.data_dir
     if data_args.volumes_dir is not None and with_volumes:
         kwargs["volumes_dir"] = data_args.volumes_dir
-    dataset = load_dataset("3d-rad", data_args.dataset_config, **kwargs)
-    if not with_volumes and "volume" in (dataset.column_names or []):
-        dataset = dataset.remove_columns("volume")
+    if data_args.prior_volumes and with_volumes:
+        kwargs["prior_volumes"] = True
+    configs = [c.strip() for c in data_args.dataset_config.split(",") if c.strip()]
+    parts = [load_dataset("3d-rad", config, **kwargs) for config in configs]
+    dataset = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    if not with_volumes:
+        dropped = [c for c in ("volume", "prior_volumes") if c in (dataset.column_names or [])]
+        dataset = dataset.remove_columns(dropped) if dropped else dataset
     return dataset
 
 
@@ -151,26 +186,47 @@ def first_rows(dataset, n: int | None) -> list[dict]:
     return list(dataset.take(n))
 
 
-def build_model(model_args: ModelArguments, data_args: DataArguments, seed: int, max_length: int):
-    from rad3d_hf.models.m3d_rad.presets import build_tiny, llama2_7b_config, phi3_4b_config, tokenizer_corpus
+def build_model(
+    model_args: ModelArguments, data_args: DataArguments, seed: int, max_length: int, preset: str | None = None
+):
+    """``(model, processor)`` of ``preset`` (default ``model_args.preset``); temporal presets read earlier scans."""
+    from rad3d_hf.models.m3d_rad.presets import (
+        TEMPORAL,
+        base_preset,
+        build_tiny,
+        llama2_7b_config,
+        phi3_4b_config,
+        temporal_kwargs,
+        tokenizer_corpus,
+    )
 
+    preset = preset or model_args.preset
+    temporal = temporal_kwargs(preset)
+    history = data_args.history if preset in TEMPORAL else "text"
     if model_args.init_from is not None:
+        from rad3d_hf.models.m3d_rad import M3DRadProcessor
         from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
+        from rad3d_hf.models.m3d_rad.temporal import add_prior_volumes
 
         model, processor = load_model_and_processor(model_args.init_from, max_length=max_length)
         # a model trained here reads its image features on the <im_patch> tokens, whatever the tokenizer's BOS; a
         # released checkpoint loads with M3D's positions 1..N (its config's image_placement, recorded when saved)
         model.config.image_placement = "image_tokens"
-        return model, processor
+        if temporal and model.config.max_prior_volumes == 0:
+            model = add_prior_volumes(model, **temporal)  # a single-scan checkpoint starts the temporal model
+        length = max(max_length, processor.max_length)
+        return model, M3DRadProcessor.for_config(processor.tokenizer, model.config, max_length=length, history=history)
     texts = tokenizer_corpus(
         load_split(data_args, data_args.train_split, streaming=False, with_volumes=False).select_columns(QA_COLUMNS)
     )
-    if model_args.preset == "tiny":
-        return build_tiny(texts, seed=seed, max_length=max_length)
+    # A temporal run's tokenizers (also its single-scan comparison's) know the scan markers: one tokenizer for both.
+    texts += ["Earlier scan 1: Earlier scan 2: Current scan:"] * 8 if model_args.preset in TEMPORAL else []
+    if base_preset(preset) == "tiny":
+        return build_tiny(texts, seed=seed, max_length=max_length, history=history, **temporal)
     if not model_args.random_init:
-        released = "Phi-3-4B" if model_args.preset == "phi3-4b" else "Llama-2-7B"
+        released = "Phi-3-4B" if base_preset(preset) == "phi3-4b" else "Llama-2-7B"
         raise SystemExit(
-            f"--preset {model_args.preset} fine-tunes released weights: pass --init_from <local folder>, e.g. after "
+            f"--preset {preset} fine-tunes released weights: pass --init_from <local folder>, e.g. after "
             f"`hf download GoodBaiBai88/M3D-LaMed-{released} --local-dir checkpoints/M3D-LaMed-{released}`"
             f", or --random_init for an architecture check"
         )
@@ -180,14 +236,13 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, seed: int,
     from rad3d_hf.models.m3d_rad.tokenization_m3d_rad import IMAGE_TOKEN, train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer(texts, vocab_size=2000)
-    make = phi3_4b_config if model_args.preset == "phi3-4b" else llama2_7b_config
-    config = make(
-        vocab_size=32068 if model_args.preset == "phi3-4b" else 32004,
-        image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+    phi3 = base_preset(preset) == "phi3-4b"
+    config = (phi3_4b_config if phi3 else llama2_7b_config)(
+        vocab_size=32068 if phi3 else 32004, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), **temporal
     )
     torch.manual_seed(seed)
     model = M3DRadForCausalLM(config)
-    return model, M3DRadProcessor(tokenizer, num_image_tokens=config.num_image_tokens, max_length=max_length)
+    return model, M3DRadProcessor.for_config(tokenizer, config, max_length=max_length, history=history)
 
 
 def make_answer_metrics(n_resamples: int):
@@ -208,23 +263,68 @@ def make_answer_metrics(n_resamples: int):
 
 def main(argv: list[str] | None = None) -> int:
     import torch
-    from transformers import set_seed
-
-    from rad3d_hf import M3DTransform
-    from rad3d_hf.models.m3d_rad import M3DRadCollator
-    from rad3d_hf.models.m3d_rad.inference import PredictionCollator
-    from rad3d_hf.models.m3d_rad.lora import apply_lora
-    from rad3d_hf.models.m3d_rad.presets import RECIPES
-    from rad3d_hf.models.m3d_rad.trainer import M3DRadTrainer
 
     model_args, data_args, training_args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         level=logging.INFO if training_args.process_index == 0 else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s",
     )
+    if not model_args.compare_single:
+        run(model_args.preset, model_args, data_args, training_args, Path(training_args.output_dir))
+    else:
+        compare(model_args, data_args, training_args)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return 0
+
+
+def compare(model_args: ModelArguments, data_args: DataArguments, training_args) -> dict:
+    """Train and score the temporal preset and its single-scan base with the same seed and budget; compare them."""
+    import copy
+    from dataclasses import replace
+
+    import torch
+
+    from rad3d_hf.models.m3d_rad.presets import base_preset
+    from rad3d_hf.scoring import score
+    from rad3d_hf.scoring.temporal_comparison import blind_predictions, temporal_table
+
+    if base_preset(model_args.preset) == "tiny":
+        torch.set_num_threads(1)  # tiny ops: a second thread only waits on the first, badly so on a busy machine
+    root, single = Path(training_args.output_dir), replace(data_args, prior_volumes=False, history="text")
+    reports = {
+        "temporal": run(model_args.preset, model_args, data_args, copy.deepcopy(training_args), root / "temporal")
+    }
+    reports["single"] = run(base_preset(model_args.preset), model_args, single, training_args, root / "single")
+    if not training_args.do_predict or training_args.process_index != 0:
+        return {}
+    test = load_split(data_args, data_args.test_split, streaming=False, with_volumes=False)
+    qa = [{k: r[k] for k in QA_COLUMNS} for r in first_rows(test, data_args.max_predict_samples)]
+    blind = {rule: score(blind_predictions(qa, rule), qa) for rule in ("majority", "history")}
+    table = temporal_table({**reports, **blind})
+    print(f"Tasks 5 and 6 on the {data_args.test_split} split (seed {training_args.seed}):\n{table}")
+    out = {"single": reports["single"], "temporal": reports["temporal"]}
+    (root / "comparison.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
+    logger.info("wrote %s", root / "comparison.json")
+    return out
+
+
+def run(preset: str, model_args: ModelArguments, data_args: DataArguments, training_args, output_dir: Path):
+    """Fine-tune ``preset``, save it, then (``--do_predict``) answer and score the test split: the report or None."""
+    from transformers import set_seed
+
+    from rad3d_hf import M3DTransform
+    from rad3d_hf.models.m3d_rad import M3DRadCollator
+    from rad3d_hf.models.m3d_rad.inference import PredictionCollator
+    from rad3d_hf.models.m3d_rad.lora import apply_lora
+    from rad3d_hf.models.m3d_rad.presets import RECIPES, base_preset
+    from rad3d_hf.models.m3d_rad.trainer import M3DRadTrainer
+    from rad3d_hf.transforms.memo import MemoizedTransform
+
+    training_args.output_dir = str(output_dir)
     set_seed(training_args.seed)
-    recipe = RECIPES[model_args.preset]
-    model, processor = build_model(model_args, data_args, training_args.seed, recipe.max_length)
+    recipe = RECIPES[preset]
+    model, processor = build_model(model_args, data_args, training_args.seed, recipe.max_length, preset)
     if training_args.gradient_checkpointing:
         training_args.gradient_checkpointing_kwargs = {"use_reentrant": False}
     if model_args.lora:
@@ -232,9 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     base = model.get_base_model() if model_args.lora else model
     image_size = tuple(base.config.vision_config.image_size)
     transform = M3DTransform(size=image_size)
+    if base_preset(preset) == "tiny":
+        # A demo volume is a current scan and an earlier one of many questions: preprocess each file once.
+        transform = MemoizedTransform(transform, max_items=512)
     train_collator = M3DRadCollator(processor, image_transform=transform)
     predict_collator = PredictionCollator(processor, image_transform=transform)
-
     train = load_split(data_args, data_args.train_split, streaming=data_args.streaming)
     if "volume" not in (train.column_names or []):
         raise SystemExit("the rows have no CT volumes: pass --volumes_dir (or --demo true)")
@@ -263,7 +365,6 @@ def main(argv: list[str] | None = None) -> int:
         answer_metrics=make_answer_metrics(n_resamples=0),
         max_new_tokens=model_args.max_new_tokens,
     )
-    output_dir = Path(training_args.output_dir)
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.log_metrics("train", result.metrics)
@@ -275,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             processor.save_pretrained(output_dir / "final")
             logger.info("saved the fine-tuned model and processor to %s", output_dir / "final")
 
+    report = None
     if training_args.do_predict:
         test_rows = first_rows(test, data_args.max_predict_samples)
         trainer.generation_rows = test_rows
@@ -294,9 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             for key, value in sorted(headline.items()):
                 logger.info("test %s = %.4f", key, value)
             logger.info("wrote %s and %s", predictions, output_dir / "scores.json")
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-    return 0
+    return report
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Answer a 3D-RAD split with an M3D-RAD model: batched greedy generation -> predictions JSONL keyed by id.
+"""Answer a 3D-RAD split with a model: batched greedy generation -> predictions JSONL keyed by id.
 
     python examples/predict.py --model runs/m3d-rad-tiny/final --demo --output runs/m3d-rad-tiny/test.jsonl
     python examples/predict.py --model checkpoints/M3D-LaMed-Phi-3-4B --config task4 \\
@@ -8,16 +8,25 @@
     accelerate launch --multi_gpu --num_processes 8 examples/predict.py --model ... --output preds/all.jsonl
     torchrun --nproc_per_node 8 examples/predict.py --model ... --output preds/all.jsonl
 
-``--model`` is a folder saved by ``examples/finetune_m3d_rad.py`` (``final/``) or a local copy of a released M3D-LaMed
-checkpoint. The work is ordered by CT volume: each volume is decoded and preprocessed once (in ``--num-workers``
-DataLoader workers), the vision tower and projector run once on it, and all its questions are answered from that
-(``--batch-size`` of them at a time), with the same answers as asking one question at a time.
+``--model`` is a folder saved by ``examples/finetune_m3d_rad.py`` (``final/``), a local copy of a released M3D-LaMed
+checkpoint, or any transformers image-text-to-text model (Qwen2.5-VL, LLaVA-OneVision, Gemma 3 / MedGemma, ...):
+that answers zero-shot from rendered axial slices (``--render``, ``--slices``, ``--size``, ``--montage``) through its
+own chat template, and the renderer settings are written beside the output (``<output>.params.json``).
+
+The work is ordered by CT volume: each volume is decoded and preprocessed (or rendered) once, in ``--num-workers``
+DataLoader workers; for M3D-RAD the vision tower and projector run once on it; all its questions are answered from
+that (``--batch-size`` of them at a time), with the same answers as asking one question at a time.
 
 Under ``accelerate launch`` or ``torchrun`` each process answers a share of the volumes (whole volumes, balanced by
 question count) and appends to its own part, ``<output stem>.part-<rank>-of-<n>.jsonl``, after every volume; when
 all are done the parts are merged into ``--output``: each id once, in the split's order, the same file a one-process
 run writes. An interrupted run resumes where it stopped (rerun the same command, with any number of processes): ids
 already in the output or in any part are skipped, and a last line cut off mid-write is dropped and redone.
+
+A temporal model (``--preset tiny-temporal`` / ``phi3-4b-temporal`` runs) reads each question's earlier scans: they are
+loaded from the dataset (``--prior-volumes``, on by default for such a model) and preprocessed like the current ones,
+each file once per worker. ``--history text|images|both`` overrides what Task 6 sees of the past (default: what the
+model was trained with).
 """
 
 from __future__ import annotations
@@ -32,7 +41,9 @@ logger = logging.getLogger("predict")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="local model folder (M3D-RAD or M3D-LaMed)")
+    parser.add_argument(
+        "--model", required=True, help="local model folder (M3D-RAD, M3D-LaMed, or an image-text-to-text model)"
+    )
     parser.add_argument(
         "--output", required=True, type=Path, help="predictions file (.jsonl), written when every process is done"
     )
@@ -50,6 +61,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-samples", type=int, default=None, help="answer only the first N questions")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     parser.add_argument("--device", default=None, help="default: cuda:LOCAL_RANK if available, else cpu")
+    parser.add_argument(
+        "--prior-volumes",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="load each question's earlier scans (default: when the model reads them)",
+    )
+    parser.add_argument("--history", default=None, choices=("text", "images", "both"), help="what Task 6 sees")
+    zero_shot = parser.add_argument_group("image-text-to-text models (zero-shot, from rendered slices)")
+    zero_shot.add_argument("--render", default="medgemma", help="SliceRenderer preset (default: medgemma)")
+    zero_shot.add_argument("--slices", type=int, default=16, help="axial slices per volume (default 16, at most 85)")
+    zero_shot.add_argument("--size", type=int, default=448, help="pixels per slice side (default 448)")
+    zero_shot.add_argument("--montage", action="store_true", help="one montage image instead of N slices")
+    zero_shot.add_argument("--system-prompt", default=None, help="a system turn before each question")
     return parser.parse_args(argv)
 
 
@@ -65,6 +89,8 @@ def load_rows(args: argparse.Namespace):
         kwargs["data_dir"] = args.data_dir
     if args.volumes_dir is not None:
         kwargs["volumes_dir"] = args.volumes_dir
+    if args.prior_volumes:
+        kwargs["prior_volumes"] = True
     dataset = load_dataset("3d-rad", args.config, **kwargs)
     if "volume" not in dataset.column_names:
         raise SystemExit("the rows have no volumes: pass --volumes-dir (or --demo)")
@@ -78,19 +104,51 @@ def build_answerer(args: argparse.Namespace, device):
     import torch
 
     import rad3d_hf
+    from rad3d_hf.models.image_text import ImageTextAnswerer, is_image_text_folder
+
+    if is_image_text_folder(args.model):
+        answerer = ImageTextAnswerer.from_pretrained(
+            args.model,
+            dtype=getattr(torch, args.dtype),
+            renderer=zero_shot_renderer(args),
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            system_prompt=args.system_prompt,
+        )
+        answerer.model.to(device)
+        if {"model": str(args.model), **answerer.params()} != zero_shot_settings(args):
+            raise RuntimeError("the recorded settings differ from the answerer's")
+        return answerer
     from rad3d_hf.models.m3d_rad.inference import M3DRadAnswerer
     from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
+    from rad3d_hf.transforms.memo import MemoizedTransform
 
     model, processor = load_model_and_processor(args.model, dtype=getattr(torch, args.dtype))
     model.to(device).eval()
+    if args.history is not None:
+        processor.history = args.history
     size = tuple(model.config.vision_config.image_size)
+    transform = rad3d_hf.M3DTransform(size=size)
+    # A scan is the current volume of its questions and an earlier one of later questions: preprocess it once.
     return M3DRadAnswerer(
         model,
         processor,
-        image_transform=rad3d_hf.M3DTransform(size=size),
+        image_transform=MemoizedTransform(transform, max_items=16) if args.prior_volumes else transform,
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
     )
+
+
+def settle_earlier_scans(args: argparse.Namespace) -> None:
+    """``--prior-volumes`` defaults to whether the model reads earlier scans; asking a single-scan model is an error."""
+    import json
+
+    config = Path(args.model) / "config.json"
+    reads = config.is_file() and int(json.loads(config.read_text()).get("max_prior_volumes") or 0) > 0
+    if args.prior_volumes is None:
+        args.prior_volumes = reads
+    if (args.prior_volumes or args.history not in (None, "text")) and not reads:
+        raise SystemExit(f"--prior-volumes / --history {args.history}: {args.model} reads no earlier scans")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         device = torch.device(f"cuda:{place.local_rank}" if torch.cuda.is_available() else "cpu")
 
+    settle_earlier_scans(args)
+    from rad3d_hf.models.image_text import is_image_text_folder
+
+    if is_image_text_folder(args.model) and place.is_main:
+        record_settings(args.output, zero_shot_settings(args))
     dataset = load_rows(args)
     table = dataset.select_columns(["id", "volume_name"]).to_dict()
     ids = [str(i) for i in table["id"]]
@@ -147,6 +210,34 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
     leave(place)
     return 0
+
+
+def zero_shot_renderer(args: argparse.Namespace):
+    """The SliceRenderer the zero-shot options describe."""
+    import rad3d_hf
+
+    return rad3d_hf.SliceRenderer(args.render, num_slices=args.slices, size=args.size, montage=args.montage)
+
+
+def zero_shot_settings(args: argparse.Namespace) -> dict:
+    """What a zero-shot run's answers depend on besides the weights (written to ``<output>.params.json``)."""
+    return {
+        "model": str(args.model),
+        **zero_shot_renderer(args).params(),
+        "max_new_tokens": args.max_new_tokens,
+        "system_prompt": args.system_prompt,
+    }
+
+
+def record_settings(output: Path, settings: dict) -> None:
+    """Write ``<output>.params.json``; a run resumed with other settings is refused (its answers would mix)."""
+    import json
+
+    path = output.with_name(output.name + ".params.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and json.loads(path.read_text()) != settings:
+        raise SystemExit(f"{output} was written with other settings ({path}); use another --output")
+    path.write_text(json.dumps(settings, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
 
             config_kwargs["data_dir"] = str(default_demo_root(config_kwargs.get("demo_seed", 0)))
         # The cache key is made from the config's fields: a digest of the tables' (and metadata files') content makes
-        # a table edited in place a new cache entry, in this process or a fresh one (about 40 ms for all tables).
+        # a table edited in place a new cache entry, in this process or a fresh one (0.2-0.4 s for all published tables).
         config_kwargs["content_digest"] = _content_digest(config_kwargs)
         return super()._create_builder_config(config_name, custom_features, config_id, **config_kwargs)
 

@@ -59,11 +59,22 @@ class CTRateMetadata(Mapping[str, ScanMetadata]):
 
     @classmethod
     def from_csv(cls, *paths: str | os.PathLike[str]) -> CTRateMetadata:
-        """Read CT-RATE metadata CSVs (local paths or fsspec URLs); ValueError naming file, line and column."""
+        """Read CT-RATE metadata CSVs (local paths or fsspec URLs); ValueError naming file, line and column.
+
+        A volume listed twice (in one file or across files) is an error naming both lines, and so is a spacing that is
+        not a positive, finite number of millimetres."""
         records: dict[str, ScanMetadata] = {}
+        first_seen: dict[str, str] = {}
         for path in paths:
-            for record in _read_csv(os.fspath(path)):
+            for record, line, written in _read_csv(os.fspath(path)):
+                where = f"{os.fspath(path)}, line {line}"
+                if record.volume_name in records:  # which row would be right is not ours to guess
+                    raise ValueError(
+                        f"{where}, column VolumeName: {written!r} is listed again; first at "
+                        f"{first_seen[record.volume_name]}"
+                    )
                 records[record.volume_name] = record
+                first_seen[record.volume_name] = where
         return cls(records, tuple(os.fspath(p) for p in paths))
 
     def __getitem__(self, volume_name: str) -> ScanMetadata:
@@ -97,7 +108,8 @@ def ctrate_stem(volume_name: str) -> str:
         return strip_volume_suffix(volume_name)
 
 
-def _read_csv(path: str) -> Iterator[ScanMetadata]:
+def _read_csv(path: str) -> Iterator[tuple[ScanMetadata, int, str]]:
+    """Each row's record, the line it starts on and its VolumeName as written."""
     if "://" in path:
         import fsspec
 
@@ -110,8 +122,10 @@ def _read_csv(path: str) -> Iterator[ScanMetadata]:
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
     if missing:
         raise ValueError(f"{path}: not a CT-RATE metadata CSV, missing columns {missing}")
-    for line, row in enumerate(reader, start=2):
-        yield _record(row, path, line)
+    line = 2
+    for row in reader:
+        yield _record(row, path, line), line, row["VolumeName"]
+        line = reader.line_num + 1  # where the next record starts (a quoted field may span lines)
 
 
 def _record(row: Mapping[str, str], path: str, line: int) -> ScanMetadata:
@@ -124,15 +138,21 @@ def _record(row: Mapping[str, str], path: str, line: int) -> ScanMetadata:
             raise ValueError(f"{path}, line {line}, column {column}: {value} is not finite")
         return value
 
+    def spacing(column: str, value: float) -> float:
+        if not value > 0 or not np.isfinite(value):
+            raise ValueError(f"{path}, line {line}, column {column}: spacing {value} mm is not a positive number")
+        return value
+
     try:
         xy = json.loads(row["XYSpacing"])
         x, y = (float(v) for v in xy)
     except (TypeError, ValueError, json.JSONDecodeError):
         raise ValueError(f"{path}, line {line}, column XYSpacing: {row.get('XYSpacing')!r} is not '[x, y]'") from None
+    x, y = spacing("XYSpacing", x), spacing("XYSpacing", y)
     slices = row.get("NumberofSlices") or ""
     return ScanMetadata(
         volume_name=strip_volume_suffix(row["VolumeName"].strip()),
-        spacing=(x, y, number("ZSpacing")),
+        spacing=(x, y, spacing("ZSpacing", number("ZSpacing"))),
         rescale_slope=number("RescaleSlope"),
         rescale_intercept=number("RescaleIntercept"),
         rescale_type=(row.get("RescaleType") or "").strip(),

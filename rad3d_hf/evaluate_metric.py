@@ -15,7 +15,7 @@ import evaluate
 
 from rad3d_hf.catalogue import CITATION
 from rad3d_hf.scoring import score
-from rad3d_hf.scoring.questions import REQUIRED_FIELDS
+from rad3d_hf.scoring.row_checks import REQUIRED_FIELDS, task_number
 from rad3d_hf.scoring.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED
 
 _DESCRIPTION = """\
@@ -95,10 +95,19 @@ def reference_fields(row: Any, position: int = 0) -> dict[str, Any]:
     if missing:
         raise ValueError(f"reference {position} (id {row.get('id')!r}) lacks the field(s) {', '.join(missing)}")
     out = {name: row[name] for name in REQUIRED_FIELDS}
+    # checked here, before Arrow would cast 4.5 to 4 or True to 1 on the way into the int32 column
+    out["task"] = task_number(row["task"], f"reference {position} (id {row.get('id')!r})")
     for name, default in _OPTIONAL_DEFAULTS.items():
         value = row.get(name)
         out[name] = default if value is None else value
     return out
+
+
+def _check_prediction(prediction: Any, reference: dict[str, Any] | None, position: int) -> None:
+    """A prediction must be a string: evaluate's own check would not say which one is not."""
+    if not isinstance(prediction, str):
+        which = f"id {reference['id']!r}" if reference is not None else f"position {position}"
+        raise TypeError(f"the prediction for {which} is a {type(prediction).__name__}, not a string")
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -123,12 +132,19 @@ class ThreeDRadMetric(evaluate.Metric):
         """Add a batch of predictions and dataset rows (only the fields scoring reads are stored)."""
         if references is not None:
             references = [reference_fields(row, i) for i, row in enumerate(references)]
+        if predictions is not None:
+            for i, prediction in enumerate(predictions):
+                _check_prediction(
+                    prediction, references[i] if references is not None and i < len(references) else None, i
+                )
         super().add_batch(predictions=predictions, references=references, **kwargs)
 
     def add(self, *, prediction: Any = None, reference: Any = None, **kwargs: Any) -> None:
         """Add one prediction and its dataset row (only the fields scoring reads are stored)."""
         if reference is not None:
             reference = reference_fields(reference)
+        if prediction is not None:
+            _check_prediction(prediction, reference, 0)
         super().add(prediction=prediction, reference=reference, **kwargs)
 
     def _compute(

@@ -99,7 +99,7 @@ def not_utf8(path: str) -> QATableError:
 
 def tables_digest(data_dir: str, splits: Iterable[str] = ("train", "test")) -> str:
     """A digest of the content of every table ``splits`` can hold under a local ``data_dir`` (absent ones count as
-    absent): hashed byte for byte (BLAKE2b, about 40 ms for the 27 MB of published tables), so a table edited in place
+    absent): hashed byte for byte (BLAKE2b: 0.2-0.4 s for the 27 MB of published tables on a 2-core machine), so a table edited in place
     is noticed even when its size and modification time are restored.
 
     A remote ``data_dir`` (an fsspec URL) is not downloaded to be hashed: its digest is its URL, so pin a revision

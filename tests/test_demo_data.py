@@ -200,17 +200,21 @@ def task4_labels(demo: Path, split: str) -> dict[str, dict[str, bool]]:
 def test_task4_asks_every_finding_of_every_volume_with_the_manifest_labels(demo: Path, manifest: dict) -> None:
     for split in catalogue.SPLITS:
         labels = task4_labels(demo, split)
-        volumes = {n: t for n, t in manifest["volumes"].items() if t["split"] == split}
+        volumes = {n: t for n, t in manifest["volumes"].items() if t["split"] == split and not t["temporal_cohort"]}
         assert set(labels) == set(volumes)
         for name, truth in volumes.items():
             assert labels[name] == {f: bool(v) for f, v in truth["findings"].items()}
 
 
-def test_temporal_answers_follow_the_task4_labels_over_time(demo: Path) -> None:
+def test_temporal_answers_follow_the_task4_labels_over_time(demo: Path, manifest: dict) -> None:
     for split in catalogue.SPLITS:
         categories: set[int] = set()
         nodule_categories: set[int] = set()
         labels = task4_labels(demo, split)
+        # the temporal-cohort patients have no Task 4 rows: their labels are the manifest's
+        for name, truth in manifest["volumes"].items():
+            if truth["split"] == split and truth["temporal_cohort"]:
+                labels[name] = {f: bool(v) for f, v in truth["findings"].items()}
         for sub in catalogue.get_task(5).subtasks_in(split):
             static = read(demo, split, 5, sub.name)
             longitudinal = read(demo, split, 6, sub.name)
@@ -370,3 +374,30 @@ def test_default_folder_follows_hf_home_and_the_cli_prints_it(
     assert run_cli("demo", "--out", str(out)) == 0
     assert capsys.readouterr().out.strip() == str(out)
     assert (out / "test" / "Task4_Existence_Detection" / "Lung nodule.csv").is_file()
+
+
+def test_temporal_cohort_patients_make_earlier_scans_decisive(demo: Path, manifest: dict) -> None:
+    """On the current scan a resolved finding looks like none and a new one like a persistent one; the earlier scans
+    tell them apart, and every drawn finding takes each course in the temporal-cohort patients."""
+    from rad3d_hf.demo.cohort import DRAWN_TEMPORAL_FINDINGS
+
+    for split in catalogue.SPLITS:
+        only = {n: t for n, t in manifest["volumes"].items() if t["split"] == split and t["temporal_cohort"]}
+        assert only and not any(stem(r) in only for f in catalogue.FINDINGS for r in read(demo, split, 4, f))
+        anatomy = [stem(r) for r in read(demo, split, 2, "Anatomical_observation") if stem(r) in only]
+        assert sorted(anatomy) == sorted(only)  # one question per scan: the builder finds earlier scans by name
+        courses: dict[str, set[int]] = defaultdict(set)
+        for sub in catalogue.get_task(5).subtasks_in(split):
+            for row in read(demo, split, 5, sub.name):
+                if stem(row) not in only:
+                    continue
+                finding = next((f for f in DRAWN_TEMPORAL_FINDINGS if f.lower() in row["Question"]), None)
+                if finding is None:
+                    continue
+                category = catalogue.TEMPORAL_OPTIONS.index(row["Answer"])
+                present_now = only[stem(row)]["findings"][finding] == 1
+                # refractory and new are present now, resolved and never are absent: the current scan cannot split them
+                assert present_now == (category in (0, 2)), row
+                courses[finding].add(category)
+        if split == "train":
+            assert all(courses[f] == {0, 1, 2, 3} for f in DRAWN_TEMPORAL_FINDINGS), dict(courses)

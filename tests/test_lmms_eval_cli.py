@@ -95,6 +95,9 @@ def test_lmms_eval_runs_report_what_rad3d_hf_score_gives(tmp_path: Path, monkeyp
         "RAD3D_RENDER_SLICES": "2",
         "RAD3D_RENDER_SIZE": "16",
         "OPENAI_API_KEY": "fixture",
+        # lmms-eval imports rad3d_hf.models for this (its legacy plugin models, none: m3d_rad is an entry point);
+        # the tasks come from --include_path (0.7.3 reads the variable too late for tasks)
+        "LMMS_EVAL_PLUGINS": "rad3d_hf",
     }
     with answer_server() as (base_url, log):
         common = {"tasks": "3drad_task4", "include_path": str(tasks_path()), "log_samples": True}
@@ -138,3 +141,15 @@ def test_lmms_eval_runs_report_what_rad3d_hf_score_gives(tmp_path: Path, monkeyp
             assert shown[f"{metric},none"] == pytest.approx(report[f"task4/{metric}"], abs=1e-12), (output, metric)
     assert "LMMS_EVAL_REQUEST_FAILED" not in (tmp_path / "api.jsonl").read_text()
     assert 0 < api["task4/accuracy"] < 1 and api["task4/unparseable_rate"] > 0  # the fixture's mixed answer forms
+
+
+def test_lmms_eval_indexes_the_group_and_the_six_tasks() -> None:
+    import importlib
+
+    from lmms_eval.tasks import TaskManager
+
+    plugin_folder = importlib.util.find_spec("rad3d_hf.tasks").submodule_search_locations[0]  # LMMS_EVAL_PLUGINS'
+    for include_path in (str(tasks_path()), plugin_folder):
+        manager = TaskManager("WARNING", include_path=include_path, include_defaults=False)
+        assert manager.all_groups == ["3drad"]
+        assert manager.all_subtasks == [f"3drad_task{n}" for n in range(1, 7)]

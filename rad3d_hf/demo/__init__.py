@@ -17,7 +17,10 @@ The phantoms draw nine of the 18 CT-RATE findings in the voxels: lung nodules (s
 persist and grow, resolve or recur across a patient's scans; in each split one nodule of each of the first three
 kinds falls on a scan the temporal tasks ask about), pleural and pericardial effusion, cardiomegaly, emphysema,
 consolidation, a pacemaker (medical material), and aortic and coronary calcification. The other nine are
-ground-truth labels only (``manifest.json`` lists which are drawn). The QA tables are written from the same ground
+ground-truth labels only (``manifest.json`` lists which are drawn). A temporal cohort (``train_101`` ..,
+``test_2001`` ..; ``temporal_cohort`` in the manifest) is asked Tasks 5/6 and one Task 2 anatomy question per scan,
+with every drawn finding on an even mix of courses, so that the temporal tasks have rows to learn from and earlier
+scans decide their categories as they do in reality (:mod:`rad3d_hf.demo.cohort`). The QA tables are written from the same ground
 truth: Task 4 asks all 18 findings of every volume; Tasks 5 and 6 classify each finding from its Task 4 labels over
 time (Task 6 prints the earlier labels in the question, ``[0, 1]``, as the published tables do); Task 3 gives the drawn
 nodule diameters and sizes (``12 mm``, ``14x10 mm``), heart size, aortic diameter, and effusion and fat thicknesses;
@@ -46,14 +49,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from rad3d_hf.demo.findings import RENDERED_FINDINGS, PatientTruth, ScanTruth, demo_cohort
+from rad3d_hf.demo.cohort import demo_cohort
+from rad3d_hf.demo.findings import RENDERED_FINDINGS, PatientTruth, ScanTruth
 from rad3d_hf.demo.phantoms import render_scan, write_volume
 from rad3d_hf.demo.tables import build_tables, write_tables
 
 __all__ = ["DEMO_FORMAT_VERSION", "MANIFEST_NAME", "VOLUMES_DIR", "default_demo_root", "ensure_demo_data"]
 
 # Bump when the generated content changes, so cached folders of an older layout are not reused.
-DEMO_FORMAT_VERSION = 1
+DEMO_FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 VOLUMES_DIR = "volumes"
 
@@ -157,6 +161,7 @@ def _volume_truth(patient: PatientTruth, scan: ScanTruth, reconstruction: int) -
     return {
         "split": patient.split,
         "patient_id": patient.patient_id,
+        "temporal_cohort": patient.temporal_cohort,
         "scan": scan.letter,
         "reconstruction": reconstruction,
         "shape": list(patient.grid.shape),

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.catalogue import FINDINGS, TASKS
+from rad3d_hf.catalogue import FINDINGS
 
 SHAPE: tuple[int, int, int] = (64, 64, 40)
 Z_SPACING_MM = 7.5
@@ -235,6 +235,7 @@ class PatientTruth:
     scans: list[ScanTruth]
     reconstructions: dict[str, tuple[int, ...]] = field(default_factory=dict)
     aorta_diameter_mm: int = 0
+    temporal_cohort: bool = False  # asked Tasks 5/6 and one anatomy question per scan (rad3d_hf.demo.cohort)
 
     def volume_stem(self, letter: str, reconstruction: int) -> str:
         return f"{self.split}_{self.patient_id}_{letter}_{reconstruction}"
@@ -312,14 +313,23 @@ def _sample_lung_point(
 
 
 def _patient(
-    seed: int, split: str, patient_id: int, n_scans: int, recon2: tuple[str, ...], scenario: str
+    seed: int,
+    split: str,
+    patient_id: int,
+    n_scans: int,
+    recon2: tuple[str, ...],
+    scenario: str,
+    courses: dict[str, str] | None = None,
 ) -> PatientTruth:
+    """One patient; ``courses`` (finding -> scenario, as for nodules) replaces those findings' drawn labels."""
     rng = rng_for(seed, _SPLIT_KEY[split], patient_id)
     anatomy = _anatomy(rng)
     sx = float(rng.choice(XY_SPACINGS_MM))
     grid = Grid(SHAPE, (sx, sx, Z_SPACING_MM))
     letters = [chr(ord("a") + i) for i in range(n_scans)]
     labels = {f: _markov_labels(rng, n_scans) for f in FINDINGS}
+    for finding, course in (courses or {}).items():
+        labels[finding] = [any(a <= i < b for a, b in _nodule_spans(rng, course, n_scans)) for i in range(n_scans)]
 
     spans = _nodule_spans(rng, scenario, n_scans)
     if scenario in ("persist", "none") and rng.random() < 0.5:
@@ -375,25 +385,5 @@ def _patient(
         scans=scans,
         reconstructions={s: ((1, 2) if s in recon2 else (1,)) for s in letters},
         aorta_diameter_mm=round(2 * anatomy.aorta_radius),
+        temporal_cohort=courses is not None,
     )
-
-
-def demo_cohort(seed: int = 0) -> dict[str, list[PatientTruth]]:
-    """The demo patients of each split, with every scan's ground truth, for ``seed``.
-
-    In every split, a nodule persists, one appears and one resolves at a scan the temporal tasks ask about: those
-    three scenarios go, in a seeded order, to patients whose last scan has a Task 5/6 file in the split; the other
-    patients draw theirs (persist, recur or none).
-    """
-    cohort: dict[str, list[PatientTruth]] = {}
-    for split, patients in COHORT.items():
-        rng = rng_for(seed, _SPLIT_KEY[split])
-        asked = {s.name for s in TASKS[5].subtasks_in(split)}
-        eligible = [k for k, (_, n, _) in enumerate(patients) if n >= 2 and chr(ord("a") + n - 1) in asked]
-        scenario = {k: str(rng.choice(["persist", "recur", "none"])) for k in range(len(patients))}
-        for k, name in zip(rng.permutation(eligible), ("persist", "appear", "resolve")):
-            scenario[int(k)] = name
-        cohort[split] = [
-            _patient(seed, split, pid, n, recon2, scenario[k]) for k, (pid, n, recon2) in enumerate(patients)
-        ]
-    return cohort

@@ -264,6 +264,19 @@ def build_tables(cohort: dict[str, list[PatientTruth]], seed: int) -> dict[Table
 
 
 def _add_patient(tables: dict[TableKey, list[Row]], split: str, patient: PatientTruth, seed: int) -> None:
+    if patient.temporal_cohort:
+        # one anatomy question per scan: every scan is then named in the split's tables, as earlier scans must be
+        task, sub = TASKS[2], TASKS[2].subtask("Anatomical_observation")
+        for scan, _reconstruction, stem in patient.volumes():
+            rnd = _rnd(seed, split, patient.patient_id, scan.letter, "anatomy")
+            question, answer = rnd.choice(_observation_items(patient, scan)["Anatomical_observation"])
+            tables[(split, task.folder, sub.name)].append(_open_row(task, sub, split, stem, question, answer))
+    else:
+        _add_static_tasks(tables, split, patient, seed)
+    _add_temporal_tasks(tables, split, patient, seed)
+
+
+def _add_static_tasks(tables: dict[TableKey, list[Row]], split: str, patient: PatientTruth, seed: int) -> None:
     for task_number, items_for in _OPEN_ITEMS.items():
         task = TASKS[task_number]
         for scan, _reconstruction, stem in patient.volumes():
@@ -288,6 +301,8 @@ def _add_patient(tables: dict[TableKey, list[Row]], split: str, patient: Patient
                 _closed_row(existence, sub, split, stem, question, EXISTENCE_OPTIONS, answer_index)
             )
 
+
+def _add_temporal_tasks(tables: dict[TableKey, list[Row]], split: str, patient: PatientTruth, seed: int) -> None:
     static, longitudinal = TASKS[5], TASKS[6]
     letters_here = {s.name for s in static.subtasks_in(split)}
     for index, scan in enumerate(patient.scans):

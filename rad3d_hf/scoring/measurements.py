@@ -11,7 +11,8 @@ dimensions may also carry a unit each ("3 cm x 2 cm"). Examples:
   "greater than", "larger than", "exceeding", "over", "above" -> ``>``; "at least" -> ``>=``; "approximately", "about",
   "around", "roughly", "~" -> none (the value is still stated); the symbols ``<``, ``<=``/``≤``, ``>``, ``>=``/``≥``
   stand for themselves.
-- A text holding several measurements that differ is ambiguous and yields ``None``; so does a number without a unit.
+- A text holding several measurements that differ is ambiguous and yields ``None``; so does a number without a unit,
+  and a chain of more than nine numbers joined by ``x``.
   A bare number joined to a measurement by "and", "or" or "/" ("between 3 and 4 cm") also yields ``None``, rather than
   reading only the number that carries the unit. Nothing is guessed.
 
@@ -77,18 +78,46 @@ _NUMBER = r"\d+(?:[.,]\d+)?|\.\d+"
 _UNIT = "|".join(sorted((re.escape(u) for u in (*_UNITS_MM, "%")), key=len, reverse=True))
 _QUALIFIER = "|".join(sorted((re.escape(q).replace(r"\ ", r"\s+") for q in _QUALIFIERS), key=len, reverse=True))
 _DIM_SEPARATOR = r"(?:[x×*]|\bby\b)"
+# A measurement's number, written so that its first character is a plain character class: the regex engine then skips
+# the text between digits at C speed. The lookbehinds say what "(?<![\w.])" says before the number's first character;
+# "(?!\d)" ends every number, which changes no match (nothing that may follow a number starts with a digit) but stops
+# the engine from retrying every shorter prefix of a long digit run.
+_NUMBER_START = r"(?:\d(?<![\w.]\d)\d*(?:[.,]\d+)?|\.(?<![\w.]\.)\d+)(?!\d)"
+_NUMBER_WHOLE = rf"(?:{_NUMBER})(?!\d)"
+# Dimensions are matched atomically (a lookahead, which is never backtracked into, then a backreference to what it
+# matched): no unit starts with a dimension separator, so a shorter chain can never succeed where the longest failed.
+# At most _MAX_DIMENSIONS numbers are read as one measurement, which bounds the work from each number; a longer chain
+# is never a measurement (see parse_measurement).
+_MAX_DIMENSIONS = 9
 _MEASUREMENT = re.compile(
-    rf"(?i)(?:(?<![\w=<>-])(?P<qual>{_QUALIFIER})\s*)?"
-    rf"(?<![\w.])(?P<first>{_NUMBER})"
-    rf"(?:\s*(?P<range>-|–|to)\s*(?P<upper>{_NUMBER})"
-    rf"|(?P<dims>(?:\s*{_DIM_SEPARATOR}\s*(?:{_NUMBER}))+))?"
+    rf"(?i)(?P<first>{_NUMBER_START})"
+    rf"(?:\s*(?P<range>-|–|to)\s*(?P<upper>{_NUMBER_WHOLE})"
+    rf"|(?=(?P<dims>(?:\s*{_DIM_SEPARATOR}\s*(?:{_NUMBER_WHOLE})){{1,{_MAX_DIMENSIONS - 1}}}))(?P=dims))?"
     rf"(?:\s*|-)(?P<unit>{_UNIT})(?![a-zA-Z])"
 )
 _DIM_NUMBER = re.compile(_NUMBER)
 # between two measurements, a dimension separator makes them one ("3 cm x 2 cm")
 _DIM_GAP = re.compile(rf"(?i)\s*{_DIM_SEPARATOR}\s*")
-# a bare number joined to the measurement that follows ("between 3 and 4 cm", "3 or 4 cm") is part of what is stated
-_BARE_NUMBER_BEFORE = re.compile(rf"(?i)(?<![\w.])(?:{_NUMBER})\s*(?:and|or|/)\s*$")
+# What stands before a measurement is matched on the reversed text, anchored at the measurement's start, so each look
+# back reads only the gap since the previous measurement and the whole parse stays linear in the text's length. The
+# whitespace before the measurement is skipped first (nothing looked for starts with whitespace, so the longest run is
+# the only one that can succeed):
+_WHITESPACE = re.compile(r"\s*")
+# - a qualifier ("less than 5 mm", "~5 mm"), which "(?<![\w=<>-])" must not follow;
+_REVERSED_QUALIFIER = re.compile(
+    r"(?i)(?P<qual>"
+    + "|".join(sorted((re.escape(q[::-1]).replace(r"\ ", r"\s+") for q in _QUALIFIERS), key=len, reverse=True))
+    + r")(?![\w=<>-])"
+)
+# - a bare number joined to the measurement by "and", "or" or "/" ("between 3 and 4 cm"), which makes it ambiguous;
+_REVERSED_BARE_NUMBER = re.compile(r"(?i)(?:dna|ro|/)\s*(?:(?:\d+[.,])?\d+|\d+\.)(?![\w.])")
+# - a number and a dimension separator, before a measurement of _MAX_DIMENSIONS numbers: a longer chain.
+# The last characters of everything looked for before a measurement (qualifiers, "and", "or", "/", "x", "by", digits):
+# after any other character and one space there is nothing to look for.
+_MAY_END_WHAT_PRECEDES = frozenset(
+    {q[-1].lower() for q in _QUALIFIERS} | {q[-1].upper() for q in _QUALIFIERS} | set("dDrR/xX×*yY.0123456789")
+)
+_REVERSED_MORE_DIMENSIONS = re.compile(r"(?i)(?:[x×*]|yb\b)\s*(?:(?:\d+[.,])?\d+|\d+\.)(?![\w.])")
 _REL_TOL = 1e-9
 
 
@@ -112,57 +141,103 @@ def _number(text: str) -> float:
     return float(text.replace(",", "."))
 
 
-def _from_match(match: re.Match[str]) -> Measurement | None:
-    unit = match["unit"].lower()
+def _from_match(match: re.Match[str], qualifier_text: str | None) -> Measurement | None:
+    qualifier = _QUALIFIERS[re.sub(r"\s+", " ", qualifier_text.lower())] if qualifier_text else ""
+    return _measurement(match["first"], match["upper"], match["dims"], match["unit"].lower(), qualifier)
+
+
+@lru_cache(maxsize=4096)  # answers repeat the same measurement: build each one once
+def _measurement(first: str, upper: str | None, dims: str | None, unit: str, qualifier: str) -> Measurement | None:
     kind = "percent" if unit == "%" else "length"
     scale = 1.0 if kind == "percent" else _UNITS_MM[unit]
-    qualifier = _QUALIFIERS[re.sub(r"\s+", " ", match["qual"].lower())] if match["qual"] else ""
-    if match["upper"] is not None:
-        low, high = _number(match["first"]) * scale, _number(match["upper"]) * scale
+    if upper is not None:
+        low, high = _number(first) * scale, _number(upper) * scale
         if low > high:
             return None
         return Measurement((low, high), kind, qualifier, True)
-    numbers = [match["first"]]
-    if match["dims"]:
-        numbers += _DIM_NUMBER.findall(match["dims"])
+    numbers = [first]
+    if dims:
+        numbers += _DIM_NUMBER.findall(dims)
     values = tuple(sorted((_number(n) * scale for n in numbers), reverse=True))
     return Measurement(values, kind, qualifier, False)
 
 
-def _continued(
-    text: str, previous: tuple[re.Match[str], Measurement | None], match: re.Match[str], measurement: Measurement
-) -> Measurement | None:
-    """The previous measurement if ``match`` adds dimensions to it ("3 cm x 2 cm", a unit after each), else None."""
-    before, earlier = previous
-    joined = (
-        earlier is not None
-        and _DIM_GAP.fullmatch(text, before.end(), match.start()) is not None
-        and not match["qual"]
-        and earlier.kind == measurement.kind == "length"
-        and not earlier.is_range
-        and not measurement.is_range
-    )
-    return earlier if joined else None
-
-
 @lru_cache(maxsize=1 << 16)
 def parse_measurement(text: str) -> Measurement | None:
-    """The one measurement stated in ``text``, or ``None`` if there is none or several that differ."""
-    parts: list[tuple[re.Match[str], Measurement | None]] = []
+    """The one measurement stated in ``text``, or ``None`` if there is none or several that differ.
+
+    Linear in the length of ``text``: the regex engine skips to the next digit at C speed, and what precedes a
+    measurement (a qualifier, a bare number) is looked up in the gap since the previous one only."""
+    found: set[Measurement] = set()
+    reversed_text = text[::-1]
+    n = len(text)
+    previous_end = 0
+    # the measurement being built: a chain "3 cm x 2 cm" adds dimensions to it
+    current: Measurement | None = None
+    current_values: list[float] = []
+    started = False
+    last_found: Measurement | None = None
     for match in _MEASUREMENT.finditer(text):
-        if not match["qual"] and _BARE_NUMBER_BEFORE.search(text, 0, match.start()):
-            return None
-        measurement = _from_match(match)
-        previous = _continued(text, parts[-1], match, measurement) if parts and measurement is not None else None
-        if previous is not None and measurement is not None:
-            values = tuple(sorted(previous.values + measurement.values, reverse=True))
-            parts[-1] = (match, Measurement(values, "length", previous.qualifier))
+        start, gap_end = match.start(), n - previous_end
+        if (
+            start >= 2
+            and text[start - 1] == " "
+            and text[start - 2] not in _MAY_END_WHAT_PRECEDES
+            and not text[start - 2].isspace()
+        ):
+            before = gap_end  # the usual case ("measures 12 mm"): nothing looked for ends there, skip the look back
         else:
-            parts.append((match, measurement))
-    found = {m for _, m in parts if m is not None}
-    if len(found) != 1:
+            before = _skip_space(reversed_text, n - start)
+        qualifier = _REVERSED_QUALIFIER.match(reversed_text, before) if before < gap_end else None
+        if qualifier is not None and qualifier.end() > gap_end:
+            qualifier = None
+        if qualifier is None and before < gap_end:
+            bare = _REVERSED_BARE_NUMBER.match(reversed_text, before)
+            if bare is not None and bare.end() <= gap_end:
+                return None
+            if match["dims"] and len(_DIM_NUMBER.findall(match["dims"])) == _MAX_DIMENSIONS - 1:
+                longer = _REVERSED_MORE_DIMENSIONS.match(reversed_text, before)
+                if longer is not None and longer.end() <= gap_end:
+                    return None  # more than _MAX_DIMENSIONS numbers joined by "x": not a measurement
+        measurement = _from_match(match, qualifier["qual"][::-1] if qualifier is not None else None)
+        joined = (
+            started
+            and current is not None
+            and measurement is not None
+            and qualifier is None
+            and current.kind == measurement.kind == "length"
+            and not current.is_range
+            and not measurement.is_range
+            and _DIM_GAP.fullmatch(text, previous_end, start) is not None
+        )
+        if joined and measurement is not None:
+            current_values.extend(measurement.values)
+        else:
+            if current is not None and (current is not last_found or len(current_values) > len(current.values)):
+                last_found = _finish(current, current_values, found)
+                if len(found) > 1:
+                    return None
+            current, current_values, started = measurement, list(measurement.values) if measurement else [], True
+        previous_end = match.end()
+    if started:
+        _finish(current, current_values, found)
+    return found.pop() if len(found) == 1 else None
+
+
+def _skip_space(text: str, position: int) -> int:
+    """The position after the whitespace that starts at ``position``."""
+    space = _WHITESPACE.match(text, position)
+    return position if space is None else space.end()
+
+
+def _finish(measurement: Measurement | None, values: list[float], found: set[Measurement]) -> Measurement | None:
+    """Add a finished measurement (with the dimensions a chain added to it) to ``found``; return what was added."""
+    if measurement is None:
         return None
-    return found.pop()
+    if len(values) > len(measurement.values):
+        measurement = Measurement(tuple(sorted(values, reverse=True)), "length", measurement.qualifier)
+    found.add(measurement)
+    return measurement
 
 
 def _close(a: float, b: float) -> bool:

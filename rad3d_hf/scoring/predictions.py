@@ -4,6 +4,11 @@ A predictions file is JSON Lines (``.jsonl``, one ``{"id": ..., "prediction": ..
 with ``id`` and ``prediction`` columns; other columns are ignored). ``prediction`` must be a string; ``""`` is a
 valid (empty) answer that scores 0.
 
+Reading never truncates or picks silently: a CSV row with more fields than the header (an unquoted comma in an
+answer), a column named twice, a JSON object holding a key twice, text that is not UTF-8 (UTF-16 is named as such),
+and an id or prediction holding a lone surrogate (``"\\ud800"`` in JSON, which no UTF-8 file can hold) are errors
+naming file and line. Properly quoted CSV fields are read whole up to :data:`MAX_FIELD_CHARS` characters.
+
 Joining never drops or invents anything silently: ids that the split does not have, ids given twice and (unless
 scoring a subset was asked for) questions without a prediction are errors that list the ids. With
 ``allow_subset=True`` only the predicted questions are scored and the coverage is reported.
@@ -11,14 +16,18 @@ scoring a subset was asked for) questions without a prediction are errors that l
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rad3d_hf.scoring.row_checks import text_problem
+
 _SHOWN_IDS = 10
+MAX_FIELD_CHARS = 64 << 20  # a CSV field may hold up to 64 Mi characters; a longer one is an error naming its line
 
 
 class PredictionsError(ValueError):
@@ -38,9 +47,26 @@ def _add(
         raise PredictionsError(f"{where}: 'id' must be a non-empty string, got {pid!r}")
     if not isinstance(prediction, str):
         raise PredictionsError(f"{where}: the prediction for id {pid!r} must be a string, got {prediction!r}")
+    for what, text in (("id", pid), ("prediction", prediction)):
+        problem = text_problem(text)
+        if problem is not None:
+            raise PredictionsError(f"{where}: the {what} of id {pid!r} {problem}")
     if pid in found:
         duplicates.setdefault(pid, []).append(line)
     found[pid] = prediction
+
+
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _DuplicateKeyError(key)
+        record[key] = value
+    return record
+
+
+class _DuplicateKeyError(ValueError):
+    pass
 
 
 def _read_jsonl(path: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
@@ -52,7 +78,9 @@ def _read_jsonl(path: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
                 continue
             where = f"{path}:{line_number}"
             try:
-                record = json.loads(line)
+                record = json.loads(line, object_pairs_hook=_object_without_duplicate_keys)
+            except _DuplicateKeyError as error:
+                raise PredictionsError(f"{where}: the object holds the key {error.args[0]!r} more than once") from None
             except json.JSONDecodeError as error:
                 raise PredictionsError(f"{where}: not valid JSON ({error.msg})") from None
             if not isinstance(record, dict) or "id" not in record or "prediction" not in record:
@@ -63,21 +91,60 @@ def _read_jsonl(path: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
     return found, duplicates
 
 
+@contextlib.contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    # The csv module's default (128 KiB a field) would refuse long, properly quoted answers.
+    previous = csv.field_size_limit()
+    csv.field_size_limit(max(previous, limit))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def _read_csv(path: Path) -> tuple[dict[str, str], dict[str, list[int]]]:
     found: dict[str, str] = {}
     duplicates: dict[str, list[int]] = {}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
+    with path.open(encoding="utf-8-sig", newline="") as handle, _csv_field_limit(MAX_FIELD_CHARS):
+        reader = csv.reader(handle)
+        columns = next(reader, None) or []
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            raise PredictionsError(
+                f"{path}:1: the header names the column(s) {', '.join(map(repr, repeated))} more than once"
+            )
         missing = [c for c in ("id", "prediction") if c not in columns]
         if missing:
             raise PredictionsError(f"{path}: the header {columns} lacks the column(s) {', '.join(missing)}")
+        id_at, prediction_at = columns.index("id"), columns.index("prediction")
+        line = reader.line_num + 1  # where the next record starts (a quoted field may span lines)
         for record in reader:
-            line = reader.line_num
-            if record.get("prediction") is None:
-                raise PredictionsError(f"{path}:{line}: the row has fewer fields than the header")
-            _add(found, duplicates, record["id"], record["prediction"], f"{path}:{line}", line)
+            where = f"{path}:{line}"
+            if len(record) > len(columns):
+                raise PredictionsError(
+                    f"{where}: the row has {len(record)} fields but the header has {len(columns)}: an unquoted comma "
+                    'in an answer? Quote fields that hold commas ("No, none"), as csv writers do'
+                )
+            if record and len(record) < len(columns):
+                raise PredictionsError(f"{where}: the row has fewer fields than the header")
+            if record:
+                _add(found, duplicates, record[id_at], record[prediction_at], where, line)
+            line = reader.line_num + 1
     return found, duplicates
+
+
+def _not_utf8(path: Path) -> PredictionsError:
+    """The error for a file that is not UTF-8 text, naming the line and byte of the first invalid sequence."""
+    data = path.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return PredictionsError(f"{path}: not UTF-8 text: it is UTF-16 (byte order mark); save it as UTF-8")
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        return PredictionsError(f"{path}:{line}: not UTF-8 text (byte {data[error.start]:#04x} at byte {column})")
+    return PredictionsError(f"{path}: not UTF-8 text")
 
 
 def read_predictions(path: str | Path) -> dict[str, str]:
@@ -90,10 +157,8 @@ def read_predictions(path: str | Path) -> dict[str, str]:
         raise PredictionsError(f"{path}: unknown predictions format {suffix!r}; use .jsonl or .csv")
     try:
         found, duplicates = _read_csv(path) if suffix == ".csv" else _read_jsonl(path)
-    except UnicodeDecodeError as error:
-        raise PredictionsError(
-            f"{path}: not UTF-8 text ({error.reason} at byte value {error.object[error.start]:#04x})"
-        ) from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
     except csv.Error as error:
         raise PredictionsError(f"{path}: not a readable CSV file ({error})") from None
     if duplicates:

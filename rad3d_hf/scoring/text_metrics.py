@@ -5,7 +5,8 @@
   as ``rouge_score.rouge_scorer.RougeScorer(["rouge1"]).score(reference, prediction)``, so values are identical.
 - ``bleu1``: corpus BLEU with maximum n-gram order 1 over a set of questions, 13a tokenisation (case-sensitive), no
   smoothing, brevity penalty ``exp(1 - 1/ratio)`` when the prediction is not longer than the reference, as evaluate's
-  ``bleu`` module computes it with ``max_order=1``. Corpus BLEU is a function of three integer sums (clipped unigram
+  ``bleu`` module computes it with ``max_order=1``, on predictions and references stripped of surrounding whitespace
+  as the official evaluation strips them. Corpus BLEU is a function of three integer sums (clipped unigram
   matches, prediction length, reference length), which is what makes bootstrap resampling cheap: see
   :func:`bleu1_from_sums`.
 - ``rouge1_bootstrap_mid``: the default aggregate of evaluate's ``rouge`` module (the median of 1,000 bootstrap means
@@ -108,9 +109,13 @@ def rouge1_fmeasure(prediction: str, reference: str) -> float:
 
 
 def bleu1_counts(prediction: str, reference: str) -> tuple[int, int, int]:
-    """The sufficient statistics of corpus BLEU-1 for one question: (clipped matches, prediction length, reference length)."""
-    ref_counts, ref_len = _bleu_counts(reference)
-    pred_counts, pred_len = _bleu_counts(prediction)
+    """The sufficient statistics of corpus BLEU-1 for one question: (clipped matches, prediction length, reference length).
+
+    Both texts are stripped first, as the official 3D-RAD evaluation does before evaluate's bleu tokenizes them: 13a
+    joins a hyphen at a line end to the next line ("-\\n" is removed), so a trailing "-\\n" counts as a token only after
+    stripping."""
+    ref_counts, ref_len = _bleu_counts(reference.strip())
+    pred_counts, pred_len = _bleu_counts(prediction.strip())
     return _overlap(ref_counts, pred_counts), pred_len, ref_len
 
 

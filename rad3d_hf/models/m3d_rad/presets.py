@@ -203,15 +203,7 @@ def build_tiny(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = M3DRadForCausalLM(config)
-    processor = M3DRadProcessor(
-        tokenizer,
-        num_image_tokens=config.num_image_tokens,
-        max_length=max_length,
-        max_prior_volumes=config.max_prior_volumes,
-        num_prior_image_tokens=config.num_prior_image_tokens,
-        history=history,
-    )
-    return model, processor
+    return model, M3DRadProcessor.for_config(tokenizer, config, max_length=max_length, history=history)
 
 
 __all__ = [

@@ -34,12 +34,8 @@ def load_model_and_processor(directory: str | Path, *, dtype=None, max_length: i
         if (directory / PROCESSOR_CONFIG).is_file():
             processor = M3DRadProcessor.from_pretrained(directory)
         else:
-            processor = M3DRadProcessor(
-                AutoTokenizer.from_pretrained(directory),
-                num_image_tokens=model.config.num_image_tokens,
-                max_length=max_length,
-                max_prior_volumes=model.config.max_prior_volumes,
-                num_prior_image_tokens=model.config.num_prior_image_tokens,
+            processor = M3DRadProcessor.for_config(
+                AutoTokenizer.from_pretrained(directory), model.config, max_length=max_length
             )
     else:
         model, tokenizer, _ = from_lamed_checkpoint(directory, dtype=dtype)

@@ -87,6 +87,18 @@ class M3DRadProcessor:
         self.history = history
         self.truncated_ids: list[str] = []
 
+    @classmethod
+    def for_config(cls, tokenizer, config, *, max_length: int = 512, history: str = "text") -> M3DRadProcessor:
+        """A processor writing the image tokens an ``M3DRadConfig`` expects (its earlier scans' too)."""
+        return cls(
+            tokenizer,
+            num_image_tokens=config.num_image_tokens,
+            max_length=max_length,
+            max_prior_volumes=config.max_prior_volumes,
+            num_prior_image_tokens=config.num_prior_image_tokens,
+            history=history,
+        )
+
     @property
     def image_token_id(self) -> int:
         return int(self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN))

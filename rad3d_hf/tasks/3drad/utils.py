@@ -18,6 +18,7 @@ from rad3d_hf.integrations.lmms_eval.task_functions import (
 )
 
 source.register()  # the YAMLs' dataset_path, read from RAD3D_DATA_DIR / RAD3D_VOLUMES_DIR / RAD3D_DEMO
+source.source_kwargs()  # an unusable environment fails here, saying what to set, not inside lmms-eval's retries
 
 __all__ = [
     "aggregate_accuracy",
