@@ -19,7 +19,13 @@ Any TrainingArguments flag overrides the preset (``--num_train_epochs 1``, ``--m
 reads the tables and volumes as a stream (needs ``--max_steps``); several processes then each read their own
 source files. Every ``--eval_steps`` the model answers ``--max_eval_samples`` test questions and the 3D-RAD scoring
 is logged; with ``--do_predict`` (default for tiny) the test split is answered at the end, written to
-``<output_dir>/predictions.jsonl`` and scored into ``<output_dir>/scores.json``.
+``<output_dir>/predictions.jsonl`` and scored into ``<output_dir>/scores.json``; both answer one volume at a time
+(decoded once, vision tower once, all its questions), each process a share of the volumes.
+
+Train on a ``rad3d-hf preprocess`` folder with ``--volumes_dir ct-m3d/ --volume_format npy`` (each volume decoded
+once, ever). The phi3-4b / llama2-7b presets apply M3D's MONAI augmentations (``rad3d_hf.transforms.M3DAugment``) to
+the training images in the DataLoader workers, seeded per (seed, epoch, question id); ``--augment false`` turns
+them off, ``--augment true`` on for tiny.
 
 Temporal presets load each question's earlier volumes (``--prior_volumes``), preprocessed like the current one (each
 file once per process). Task 5 questions get them; Task 6 ones as ``--history`` says: ``text`` the published question
@@ -56,6 +62,12 @@ class ModelArguments:
     random_init: bool = field(default=False, metadata={"help": "no weights (architecture/memory/speed checks)"})
     lora: bool | None = field(default=None, metadata={"help": "LoRA recipe (default: on, except for tiny)"})
     max_new_tokens: int | None = field(default=None, metadata={"help": "answer length limit (tiny 32, else 256)"})
+    augment: bool | None = field(
+        default=None,
+        metadata={
+            "help": "M3D's MONAI augmentations of the training images, seeded per sample (default: on, except tiny)"
+        },
+    )
     compare_single: bool | None = field(
         default=None,
         metadata={"help": "also train the single-scan model with the same seed and budget and compare (tiny-temporal)"},
@@ -137,6 +149,8 @@ def parse_args(argv: list[str]):
         data_args.demo = tiny
     if model_args.lora is None:
         model_args.lora = not tiny
+    if model_args.augment is None:
+        model_args.augment = not tiny
     if model_args.max_new_tokens is None:
         model_args.max_new_tokens = 32 if tiny else 256
     if data_args.prior_volumes is None:
@@ -318,7 +332,8 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
     from rad3d_hf.models.m3d_rad.inference import PredictionCollator
     from rad3d_hf.models.m3d_rad.lora import apply_lora
     from rad3d_hf.models.m3d_rad.presets import RECIPES, base_preset
-    from rad3d_hf.models.m3d_rad.trainer import M3DRadTrainer
+    from rad3d_hf.models.m3d_rad.trainer import AugmentationEpoch, M3DRadTrainer
+    from rad3d_hf.transforms import M3DAugment
     from rad3d_hf.transforms.memo import MemoizedTransform
 
     training_args.output_dir = str(output_dir)
@@ -335,7 +350,9 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
     if base_preset(preset) == "tiny":
         # A demo volume is a current scan and an earlier one of many questions: preprocess each file once.
         transform = MemoizedTransform(transform, max_items=512)
-    train_collator = M3DRadCollator(processor, image_transform=transform)
+    # M3D's augmentations run in the DataLoader workers on the preprocessed image, seeded per (seed, epoch, id).
+    augment = M3DAugment(seed=training_args.seed) if model_args.augment else None
+    train_collator = M3DRadCollator(processor, image_transform=transform, augment=augment)
     predict_collator = PredictionCollator(processor, image_transform=transform)
     train = load_split(data_args, data_args.train_split, streaming=data_args.streaming)
     if "volume" not in (train.column_names or []):
@@ -364,6 +381,7 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
         generation_collator=predict_collator,
         answer_metrics=make_answer_metrics(n_resamples=0),
         max_new_tokens=model_args.max_new_tokens,
+        callbacks=[AugmentationEpoch(augment)] if augment is not None else None,
     )
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)

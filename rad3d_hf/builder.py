@@ -196,6 +196,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         if self.config.prior_volumes and volumes_dir is None:
             raise ValueError("prior_volumes=True needs volumes: pass volumes_dir (or demo=True)")
         generators = []
+        header_only: list[list[SourceFile]] = []
         for split in get_config(self.config.name).splits:
             if self.config.splits is not None and split not in self.config.splits:
                 continue
@@ -211,12 +212,17 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
                     f"config {self.config.name!r}, split {split!r}: missing QA tables:\n  {missing}"
                 )
             if not any(has_rows(s) for s in sources):
-                raise header_only_error(sources)
+                # datasets would fail on such a split with "Instruction ... corresponds to no data": name the tables.
+                header_only.append(sources)
+                logger.warning("%s: the %s split is left out", header_only_error(sources), split)
+                continue
             generators.append(
                 datasets.SplitGenerator(
                     name=split, gen_kwargs={"sources": sources, "data_dir": data_dir, "volumes_dir": volumes_dir}
                 )
             )
+        if not generators and header_only:
+            raise header_only_error(header_only[0])
         if not generators:
             raise FileNotFoundError(
                 f"no 3D-RAD tables for config {self.config.name!r} under {data_dir}; expected e.g. "

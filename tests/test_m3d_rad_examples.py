@@ -180,3 +180,34 @@ def test_tiny_preset_end_to_end(tmp_path):
         record = json.loads(line)
         if record["id"] in by_id:
             assert record["prediction"] == by_id[record["id"]]
+
+
+def test_m3d_augmentations_are_seeded_per_sample_and_on_for_the_released_presets():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    from rad3d_hf.models.m3d_rad.presets import build_tiny
+    from rad3d_hf.models.m3d_rad.processing_m3d_rad import M3DRadCollator
+    from rad3d_hf.transforms import M3DAugment
+
+    image = torch.rand((1, 8, 16, 16), generator=torch.Generator().manual_seed(0))
+    augment = M3DAugment(seed=42)
+    first = [augment(image, key=f"q{i}") for i in range(12)]
+    again = [M3DAugment(seed=42)(image, key=f"q{i}") for i in reversed(range(12))][::-1]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))  # same draw whatever the order or process
+    assert sum(not torch.equal(a, image) for a in first) >= 6 and all(a.shape == image.shape for a in first)
+    assert len({a.sum().item() for a in first}) > 6  # samples draw differently
+    augment.epoch = 1
+    assert any(not torch.equal(augment(image, key=f"q{i}"), first[i]) for i in range(12))  # a new epoch draws anew
+
+    _, processor = build_tiny(["a b c"] * 3, seed=0)
+    collator = M3DRadCollator(processor, image_transform=lambda v: v, volume_column=None, augment=M3DAugment(seed=42))
+    row = {"id": "q3", "question": "x", "question_type": "open", "answer": "y", "pixel_values": image}
+    assert torch.equal(collator.image(row), M3DAugment(seed=42)(image, key="q3"))
+
+    finetune = load_example("finetune_m3d_rad")
+    assert finetune.parse_args(["--preset", "phi3-4b", "--init_from", "c", "--bf16", "false"])[0].augment
+    assert not finetune.parse_args([])[0].augment
+    assert finetune.parse_args(["--augment", "true"])[0].augment
+    assert not finetune.parse_args(
+        ["--preset", "llama2-7b", "--init_from", "c", "--bf16", "false", "--augment", "false"]
+    )[0].augment

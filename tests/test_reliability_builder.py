@@ -63,3 +63,15 @@ def test_a_config_whose_table_has_a_header_but_no_rows_says_so(tmp_path: Path) -
     with pytest.raises(QATableError, match="header but no rows") as info:
         _load(tmp_path / "tables", tmp_path / "cache")
     assert str(table) in str(info.value)
+
+
+def test_a_split_whose_tables_have_no_rows_is_left_out_and_named(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    root = tmp_path / "tables"
+    write_table(root, "test", 4, "Lung nodule", [closed_row(4, "Lung nodule", "test", "test_7_a_1.nii.gz", Q4, "A")])
+    empty = write_table(root, "train", 4, "Lung nodule", [])
+    with caplog.at_level(logging.WARNING):
+        rows = _load(root, tmp_path / "cache")
+    assert [r["question"] for r in rows] == [Q4]
+    assert f"{empty}, line 1: the table has a header but no rows" in caplog.text

@@ -80,13 +80,6 @@ def test_a_bad_name_in_another_task_is_an_error_for_every_config(tmp_path: Path)
     assert str(broken) in str(info.value)
 
 
-def test_a_header_only_table_says_so(tmp_path: Path) -> None:
-    path = _task4(tmp_path, [])
-    with pytest.raises(QATableError, match="header but no rows") as info:
-        _read(tmp_path)
-    assert str(path) in str(info.value)
-
-
 @pytest.mark.parametrize("encoding", ["utf-16", "latin-1"])
 def test_a_table_that_is_not_utf8_names_file_and_line(tmp_path: Path, encoding: str) -> None:
     path = _task4(tmp_path, ["test_7_a_1.nii.gz", "test_8_a_1.nii.gz"])

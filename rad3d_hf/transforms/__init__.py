@@ -21,6 +21,7 @@ For 2D image-text models, :class:`~rad3d_hf.transforms.slices.SliceRenderer` ren
 orientation with named HU window presets (:data:`~rad3d_hf.transforms.slices.PRESETS`) as PIL images or a montage.
 """
 
+from rad3d_hf.transforms.augment import M3DAugment
 from rad3d_hf.transforms.m3d import M3D_SIZE, RECIPE_VERSION, M3DTransform
 from rad3d_hf.transforms.resize import resize_trilinear
 from rad3d_hf.transforms.slices import PRESETS, SliceRenderer, preset_table
@@ -31,6 +32,7 @@ __all__ = [
     "M3D_SIZE",
     "PRESETS",
     "RECIPE_VERSION",
+    "M3DAugment",
     "M3DTransform",
     "SliceRenderer",
     "dhw_spacing",

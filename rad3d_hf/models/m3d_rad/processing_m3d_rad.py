@@ -266,6 +266,8 @@ class M3DRadCollator:
     volume_column: str | None = "volume"
     prior_key: str = "prior_pixel_values"
     prior_column: str = "prior_volumes"
+    # Training augmentation of the current image, ``augment(image, key=row id)``, e.g. rad3d_hf.transforms.M3DAugment.
+    augment: Callable[..., Any] | None = None
 
     def image(self, row: Mapping[str, Any]) -> torch.Tensor:
         if self.image_key in row and row[self.image_key] is not None:
@@ -282,6 +284,8 @@ class M3DRadCollator:
         tensor = torch.as_tensor(value, dtype=torch.float32)
         if tensor.ndim != 4:
             raise ValueError(f"row {row.get('id')}: image must be (C, D, H, W), got shape {tuple(tensor.shape)}")
+        if self.augment is not None:
+            tensor = self.augment(tensor, key=str(row.get("id")))
         return tensor
 
     def priors(self, row: Mapping[str, Any]) -> list[torch.Tensor]:

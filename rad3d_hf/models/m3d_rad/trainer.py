@@ -12,10 +12,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from rad3d_hf.models.m3d_rad.inference import M3DRadAnswerer, PredictionCollator
 from rad3d_hf.prediction.volume_work import answer_by_volume, group_by_volume, shard_groups
+
+
+class AugmentationEpoch(TrainerCallback):
+    """Sets ``augment.epoch`` at each epoch's start, so every epoch draws new (still seeded) augmentations.
+
+    DataLoader workers are started anew each epoch (the Trainer does not keep them), so they see the new epoch.
+    """
+
+    def __init__(self, augment: Any) -> None:
+        self.augment = augment
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.augment.epoch = int(state.epoch or 0)
 
 
 class M3DRadTrainer(Trainer):
@@ -95,4 +108,4 @@ class M3DRadTrainer(Trainer):
         }
 
 
-__all__ = ["M3DRadTrainer"]
+__all__ = ["AugmentationEpoch", "M3DRadTrainer"]
