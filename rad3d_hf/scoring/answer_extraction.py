@@ -228,10 +228,12 @@ def _final_answer(text: str) -> str | None:
         if last is not None:
             group = next(i for i, value in enumerate(last.groups(), 1) if value is not None)
             return text[last.start(group) : last.end(group)]
-    lines = patterns.word_matches(patterns.ANSWER_LINE, low)
-    if not lines:
+    last = None
+    for match in patterns.ANSWER_LINE.finditer(low):
+        if match.start() == 0 or not low[match.start() - 1].isalpha():
+            last = match
+    if last is None:
         return None
-    last = lines[-1]
     line = text[last.end() : last.end() + patterns.LINE_ANSWER_CHARS]
     return line.split("\n", 1)[0]
 
