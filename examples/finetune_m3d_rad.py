@@ -1,7 +1,8 @@
 """Fine-tune M3D-RAD on 3D-RAD with the transformers Trainer, then answer the test split and score it.
 
 Presets:
-  tiny       a random ~0.3M-parameter model (1x16x64x64 input) on the built-in demo data: CPU, about a minute.
+  tiny       a random ~0.3M-parameter model (1x16x64x64 input) on the built-in demo data: CPU, a few minutes
+             (README.md states the measured time).
   phi3-4b    M3D-RAD's recipe from M3D-LaMed-Phi-3-4B (LoRA r16/alpha 32 on the language model, the rest trained
              fully, lr 5e-5, batch 8 per device, cosine, warmup 0.03, bf16, max length 512, 5 epochs, seed 42).
   llama2-7b  the same from M3D-LaMed-Llama-2-7B, 4 epochs.
@@ -11,33 +12,38 @@ Presets:
 
     python examples/finetune_m3d_rad.py --preset tiny
     accelerate launch --num_processes 8 examples/finetune_m3d_rad.py --preset phi3-4b \\
-        --init_from checkpoints/M3D-LaMed-Phi-3-4B --data_dir path/to/3D-RAD --volumes_dir path/to/CT-RATE \\
-        --output_dir runs/m3d-rad-phi3
+        --init-from checkpoints/M3D-LaMed-Phi-3-4B --data-dir path/to/3D-RAD --volumes-dir path/to/CT-RATE \\
+        --output-dir runs/m3d-rad-phi3
     torchrun --nproc_per_node 8 examples/finetune_m3d_rad.py ...   (the same arguments)
 
-Any TrainingArguments flag overrides the preset (``--num_train_epochs 1``, ``--max_steps 100``...). ``--streaming``
-reads the tables and volumes as a stream (needs ``--max_steps``); several processes then each read their own
-source files. Every ``--eval_steps`` the model answers ``--max_eval_samples`` test questions and the 3D-RAD scoring
-is logged; with ``--do_predict`` (default for tiny) the test split is answered at the end, written to
-``<output_dir>/predictions.jsonl`` and scored into ``<output_dir>/scores.json``; both answer one volume at a time
-(decoded once, vision tower once, all its questions), each process a share of the volumes.
+Options are spelled with dashes, as in the ``rad3d-hf`` commands; the transformers spelling with underscores
+(``--output_dir``) is accepted too. Any TrainingArguments flag overrides the preset (``--num-train-epochs 1``,
+``--max-steps 100``...). ``--streaming`` reads the tables and volumes as a stream (needs ``--max-steps``); several
+processes then each read their own source files. Every ``--eval-steps`` the model answers ``--max-eval-samples``
+test questions and the 3D-RAD scoring is logged; answering goes one volume at a time (decoded once, vision tower
+once, all its questions), each process a share of the volumes. With ``--do-predict`` (default for tiny) the test split is answered
+at the end twice, with its volumes and with every volume blanked, into ``<output-dir>/predictions.jsonl`` and
+``predictions_blanked.jsonl``; the first is scored into ``scores.json`` and the folder ``scores/`` (report, per-question
+log, table, figure), and a table compares both runs with the blind answers. The default ``--output-dir`` is
+``$HF_HOME/rad3d_hf/runs/m3d-rad-<preset>`` (outside the clone).
 
-Train on a ``rad3d-hf preprocess`` folder with ``--volumes_dir ct-m3d/ --volume_format npy`` (each volume decoded
+Train on a ``rad3d-hf preprocess`` folder with ``--volumes-dir ct-m3d/ --volume-format npy`` (each volume decoded
 once, ever). The phi3-4b / llama2-7b presets apply M3D's MONAI augmentations (``rad3d_hf.transforms.M3DAugment``) to
 the training images in the DataLoader workers, seeded per (seed, epoch, question id); ``--augment false`` turns
 them off, ``--augment true`` on for tiny.
 
-Temporal presets load each question's earlier volumes (``--prior_volumes``), preprocessed like the current one (each
+Temporal presets load each question's earlier volumes (``--prior-volumes``), preprocessed like the current one (each
 file once per process). Task 5 questions get them; Task 6 ones as ``--history`` says: ``text`` the published question
 (label list) only, ``images`` the earlier scans with the label list left out, ``both`` (default) the two. With
-``--compare_single`` the temporal and the single-scan model train with the same seed and budget into
-``<output_dir>/temporal`` and ``/single``; their Task 5/6 accuracy, macro-F1 and per-class recall are printed beside
-the blind baselines', and ``<output_dir>/comparison.json`` holds ``{"single": report, "temporal": report}``.
+``--compare-single`` the temporal and the single-scan model train with the same seed and budget into
+``<output-dir>/temporal`` and ``/single``; their Task 5/6 accuracy, macro-F1 and per-class recall are printed beside
+the blind baselines', and ``<output-dir>/comparison.json`` holds ``{"single": report, "temporal": report}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import sys
@@ -98,12 +104,19 @@ class DataArguments:
     max_predict_samples: int | None = field(default=None, metadata={"help": "cap on --do_predict questions"})
 
 
+def default_output_dir(preset: str) -> str:
+    """``$HF_HOME/rad3d_hf/runs/m3d-rad-<preset>``: beside the demo data, outside the clone."""
+    from rad3d_hf.demo import default_demo_root
+
+    return str(default_demo_root().parents[1] / "runs" / f"m3d-rad-{preset}")
+
+
 def preset_defaults(preset: str) -> dict:
     from rad3d_hf.models.m3d_rad.presets import RECIPES, base_preset
 
     recipe = RECIPES[preset]
     defaults = dict(
-        output_dir=f"runs/m3d-rad-{preset}",
+        output_dir=default_output_dir(preset),
         learning_rate=recipe.learning_rate,
         per_device_train_batch_size=recipe.per_device_train_batch_size,
         per_device_eval_batch_size=recipe.per_device_train_batch_size,
@@ -240,9 +253,9 @@ def build_model(
     if not model_args.random_init:
         released = "Phi-3-4B" if base_preset(preset) == "phi3-4b" else "Llama-2-7B"
         raise SystemExit(
-            f"--preset {preset} fine-tunes released weights: pass --init_from <local folder>, e.g. after "
+            f"--preset {preset} fine-tunes released weights: pass --init-from <local folder>, e.g. after "
             f"`hf download GoodBaiBai88/M3D-LaMed-{released} --local-dir checkpoints/M3D-LaMed-{released}`"
-            f", or --random_init for an architecture check"
+            f", or --random-init for an architecture check"
         )
     import torch
 
@@ -356,10 +369,10 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
     predict_collator = PredictionCollator(processor, image_transform=transform)
     train = load_split(data_args, data_args.train_split, streaming=data_args.streaming)
     if "volume" not in (train.column_names or []):
-        raise SystemExit("the rows have no CT volumes: pass --volumes_dir (or --demo true)")
+        raise SystemExit("the rows have no CT volumes: pass --volumes-dir DIR (or --demo true)")
     if data_args.streaming:
         if training_args.max_steps <= 0:
-            raise SystemExit("--streaming needs --max_steps (a stream has no length to count epochs by)")
+            raise SystemExit("--streaming needs --max-steps N (a stream has no length to count epochs by)")
         # Each process reads its own source files instead of the main process dispatching batches.
         training_args.accelerator_config.dispatch_batches = False
         train = train.shuffle(seed=training_args.seed, buffer_size=data_args.shuffle_buffer)
@@ -397,24 +410,67 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
     report = None
     if training_args.do_predict:
         test_rows = first_rows(test, data_args.max_predict_samples)
-        trainer.generation_rows = test_rows
-        answers = trainer.generate_all()
-        if trainer.is_world_process_zero():
-            predictions = output_dir / "predictions.jsonl"
-            predictions.parent.mkdir(parents=True, exist_ok=True)
-            with predictions.open("w") as f:
-                for row in test_rows:
-                    f.write(json.dumps({"id": row["id"], "prediction": answers[row["id"]]}) + "\n")
-            from rad3d_hf.scoring import score
-
-            qa = [{k: r[k] for k in QA_COLUMNS} for r in test_rows]
-            report = score([answers[r["id"]] for r in test_rows], qa)
-            (output_dir / "scores.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-            headline = make_answer_metrics(0)([answers[r["id"]] for r in test_rows], qa)
-            for key, value in sorted(headline.items()):
-                logger.info("test %s = %.4f", key, value)
-            logger.info("wrote %s and %s", predictions, output_dir / "scores.json")
+        report = answer_and_compare(trainer, test_rows, output_dir, processor, image_size, seed=training_args.seed)
     return report
+
+
+def answer_and_compare(trainer, test_rows: list[dict], output_dir: Path, processor, image_size, *, seed: int):
+    """Answer the test rows with their volumes and with blanked ones, score both beside the blind answers.
+
+    Writes ``predictions.jsonl``, ``predictions_blanked.jsonl``, ``scores.json`` (the flat report) and the full score
+    folder ``scores/`` (``report.json``, ``questions.jsonl``, ``table.txt``, ``scores.png``), then prints the
+    comparison: a model that reads the image beats its blanked run, which falls back to the answer prior. Returns the
+    flat report on the main process (None on the others).
+    """
+    from rad3d_hf.scoring import score, score_details
+    from rad3d_hf.scoring.comparison import format_comparison, majority_answers
+    from rad3d_hf.scoring.report import write_score_folder
+
+    answers = {}
+    collator = trainer.generation_collator
+    # the same collator (so a temporal model keeps its earlier scans), with the current volume blanked
+    blanked_collator = copy.copy(collator)
+    blanked_collator.image_transform = BlankVolume(image_size)
+    for name, chosen in (("volumes", collator), ("blanked", blanked_collator)):
+        what = "with their CT volumes" if name == "volumes" else "with every volume blanked"
+        logger.info("answering %d test questions (%s)", len(test_rows), what)
+        trainer.generation_rows = test_rows
+        trainer.generation_collator = chosen
+        answers[name] = trainer.generate_all()
+    if not trainer.is_world_process_zero():
+        return None
+    qa = [{k: r[k] for k in QA_COLUMNS} for r in test_rows]
+    for name, file_name in (("volumes", "predictions.jsonl"), ("blanked", "predictions_blanked.jsonl")):
+        with (output_dir / file_name).open("w") as f:
+            for row in test_rows:
+                f.write(json.dumps({"id": row["id"], "prediction": answers[name][row["id"]]}) + "\n")
+    predictions = [answers["volumes"][r["id"]] for r in test_rows]
+    result = score_details(predictions, qa, seed=seed)
+    (output_dir / "scores.json").write_text(json.dumps(result.metrics, indent=2, default=str) + "\n")
+    folder = output_dir / "scores"
+    written = write_score_folder(result, folder, title=f"3D-RAD test ({len(qa)} questions, {output_dir.name})")
+    blanked = score([answers["blanked"][r["id"]] for r in test_rows], qa, n_resamples=0)
+    blind = score(majority_answers(qa), qa, n_resamples=0)
+    columns = {"model": result.metrics, "blanked volumes": blanked, "blind": blind}
+    title = (
+        f"{len(qa)} test questions, in percent. blanked volumes: the same model with every volume replaced by an "
+        "empty one; blind: each subtask's most common answer"
+    )
+    print("\n" + format_comparison(columns, title=title), flush=True)
+    print(f"full report and figure: {', '.join(str(folder / name) for name in written)}", flush=True)
+    return result.metrics
+
+
+class BlankVolume:
+    """An image transform that ignores the volume: every input becomes an empty (all-zero, all-air) image."""
+
+    def __init__(self, size) -> None:
+        self.size = tuple(size)
+
+    def __call__(self, value) -> object:
+        import numpy as np
+
+        return np.zeros((1, *self.size), dtype=np.float32)
 
 
 if __name__ == "__main__":

@@ -191,6 +191,11 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
             citation=CITATION,
         )
 
+    def _first_table(self, data_dir: str) -> str:
+        """A table of this config that a complete copy of 3D-RAD holds (test first), for messages."""
+        splits = get_config(self.config.name).splits
+        return source_files(data_dir, "test" if "test" in splits else splits[0], self.config.name)[0].path
+
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
         data_dir, volumes_dir = self._resolved_dirs()
         if self.config.prior_volumes and volumes_dir is None:
@@ -226,7 +231,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         if not generators:
             raise FileNotFoundError(
                 f"no 3D-RAD tables for config {self.config.name!r} under {data_dir}; expected e.g. "
-                f"{source_files(data_dir, 'test', 'all')[0].path} (the published CSVs: {DEFAULT_DATA_DIR})"
+                f"{self._first_table(data_dir)} (the published CSVs: {DEFAULT_DATA_DIR})"
             )
         return generators
 

@@ -151,7 +151,9 @@ def test_tiny_preset_end_to_end(tmp_path):
     readme = (EXAMPLES.parent / "README.md").read_text()
     snippet = readme.split("In Python:\n\n```python\n", 1)[1].split("```", 1)[0]
     namespace: dict = {}
-    exec(snippet.replace("runs/m3d-rad-tiny/final", str(out / "final")), namespace)
+    default_run = 'Path("~/.cache/huggingface/rad3d_hf/runs/m3d-rad-tiny").expanduser()'
+    assert default_run in snippet
+    exec(snippet.replace(default_run, f"Path({str(out)!r})"), namespace)
     assert len(namespace["answers"]) == 4 and all(isinstance(a, str) for a in namespace["answers"])
 
     predict = load_example("predict")

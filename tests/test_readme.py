@@ -20,7 +20,4 @@ def test_quickstart_python_block_runs(capsys):
     assert "->" in out and "Task 4 accuracy" in out
 
 
-def test_readme_test_command_is_what_ci_runs():
-    command = re.search(r"## Tests\n\n```bash\n(.*?)\n```", README.read_text(), flags=re.S).group(1)
-    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
-    assert command in ci.splitlines()
+# The Tests block and .ci/run: tests/test_ci_matches_readme.py.

@@ -11,7 +11,7 @@ from rad3d_hf.catalogue import OPTION_LETTERS
 from rad3d_hf.cli import main
 from rad3d_hf.qa_tables import read_rows
 from rad3d_hf.scoring import score
-from rad3d_hf.scoring.comparison import bootstrap_p_value, compare
+from rad3d_hf.scoring.paired_comparison import bootstrap_p_value, compare
 from rad3d_hf.scoring.predictions import write_predictions_jsonl
 from tests.qa_table_files import closed_row, write_table
 from tests.scoring_data import make_row

@@ -46,7 +46,7 @@ def test_every_volume_once_bit_equal_to_the_transform_and_usable_as_npy(tmp_path
         assert entry["source"] == str(volumes / f"{name}.nii.gz") and entry["shape"] == [1, 8, 32, 32]
         passed = transform(str(out / f"{name}.npy"))
         assert passed.dtype == np.float32 and np.array_equal(passed, stored)
-    assert "10 volumes written" in capsys.readouterr().out
+    assert f"{len(set(rows['volume_name']))} volumes written" in capsys.readouterr().out
 
     # Only the test split was preprocessed, so only it is prepared.
     as_npy = load_dataset(

@@ -74,8 +74,8 @@ def _check_file(path: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rad3d_hf.cli.score import _expected_rows
-    from rad3d_hf.scoring.comparison import compare
-    from rad3d_hf.scoring.comparison_report import format_comparison, plot_comparison
+    from rad3d_hf.scoring.paired_comparison import compare
+    from rad3d_hf.scoring.paired_comparison_report import format_comparison, plot_comparison
     from rad3d_hf.scoring.predictions import PredictionsError, join_predictions, read_predictions
 
     for path in (args.a, args.b):

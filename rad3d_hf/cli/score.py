@@ -13,11 +13,9 @@ from pathlib import Path
 
 from rad3d_hf.cli.sources import add_table_source, config_names, non_negative_int, table_source
 from rad3d_hf.cli.usage import UsageError, one_line, writable_folder
+from rad3d_hf.scoring.report import FIGURE_FILE, QUESTIONS_FILE, REPORT_FILE, TABLE_FILE
 
-REPORT_FILE = "report.json"
-QUESTIONS_FILE = "questions.jsonl"
-FIGURE_FILE = "scores.png"
-TABLE_FILE = "table.txt"
+__all__ = ["FIGURE_FILE", "QUESTIONS_FILE", "REPORT_FILE", "TABLE_FILE", "add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -89,7 +87,7 @@ def _expected_rows(data_dir: str | None, split: str, configs: list[str]) -> list
 def run(args: argparse.Namespace) -> int:
     from rad3d_hf.scoring import score_details
     from rad3d_hf.scoring.predictions import PredictionsError, join_predictions, read_predictions
-    from rad3d_hf.scoring.report import format_table, write_question_log, write_report
+    from rad3d_hf.scoring.report import write_score_folder
 
     if args.predictions.is_dir():
         raise UsageError(f"{args.predictions} is a folder; pass the predictions file (.jsonl or .csv) inside it")
@@ -120,18 +118,9 @@ def run(args: argparse.Namespace) -> int:
         bertscore_model=args.bertscore_model,
         n_expected=joined.n_expected if joined.missing_ids else None,
     )
-    out.mkdir(parents=True, exist_ok=True)
-    table = format_table(result.metrics, title=f"3D-RAD {args.split} ({args.predictions.name})")
-    write_report(out / REPORT_FILE, result.metrics)
-    write_question_log(out / QUESTIONS_FILE, result.questions)
-    (out / TABLE_FILE).write_text(table + "\n", encoding="utf-8")
-    written = [REPORT_FILE, QUESTIONS_FILE, TABLE_FILE]
-    if not args.no_figure:
-        from rad3d_hf.scoring.figure import plot_report
-
-        plot_report(result.metrics, out / FIGURE_FILE)
-        written.append(FIGURE_FILE)
+    title = f"3D-RAD {args.split} ({args.predictions.name})"
+    written = write_score_folder(result, out, title=title, figure=not args.no_figure)
     if not args.quiet:
-        print(table)
+        print((out / TABLE_FILE).read_text(encoding="utf-8"), end="")
     print(f"wrote {', '.join(written)} to {out}")
     return 0

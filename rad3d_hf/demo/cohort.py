@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from rad3d_hf.catalogue import TASKS
 from rad3d_hf.demo.findings import _SPLIT_KEY, COHORT, RENDERED_FINDINGS, PatientTruth, _patient, rng_for
+from rad3d_hf.demo.screening import screening_patients
 
 # (first patient id, number of patients) of the temporal-cohort patients, per split; 3 scans each.
 TEMPORAL_COHORT: dict[str, tuple[int, int]] = {"train": (101, 24), "test": (2001, 4)}
@@ -40,7 +41,8 @@ def demo_cohort(seed: int = 0) -> dict[str, list[PatientTruth]]:
 
     In every split, a nodule persists, one appears and one resolves at a scan the temporal tasks ask about: those
     three scenarios go, in a seeded order, to patients whose last scan has a Task 5/6 file in the split; the other
-    patients draw theirs (persist, recur or none). The temporal cohort follows (:func:`temporal_cohort_patients`).
+    patients draw theirs (persist, recur or none). The temporal cohort follows (:func:`temporal_cohort_patients`),
+    then the screening patients (:func:`rad3d_hf.demo.screening.screening_patients`).
     """
     cohort: dict[str, list[PatientTruth]] = {}
     for split, patients in COHORT.items():
@@ -54,6 +56,7 @@ def demo_cohort(seed: int = 0) -> dict[str, list[PatientTruth]]:
             _patient(seed, split, pid, n, recon2, scenario[k]) for k, (pid, n, recon2) in enumerate(patients)
         ]
         cohort[split] += temporal_cohort_patients(seed, split)
+        cohort[split] += screening_patients(seed, split)
     return cohort
 
 

@@ -28,18 +28,8 @@ COHORT: dict[str, tuple[tuple[int, int, tuple[str, ...]], ...]] = {
 }
 _SPLIT_KEY = {"train": 1, "test": 2}
 
-# Findings the phantom draws in the voxels; the others are labels only (recorded as such in the manifest).
-RENDERED_FINDINGS: tuple[str, ...] = (
-    "Lung nodule",
-    "Pleural effusion",
-    "Pericardial effusion",
-    "Cardiomegaly",
-    "Emphysema",
-    "Consolidation",
-    "Medical material",
-    "Arterial wall calcification",
-    "Coronary artery wall calcification",
-)
+# Every finding is drawn in the voxels: nine by phantoms.render_scan, nine by more_findings.
+RENDERED_FINDINGS: tuple[str, ...] = tuple(FINDINGS)
 # Findings the temporal tasks ask about: the published Task 5/6 tables leave out "Medical material".
 TEMPORAL_FINDINGS: tuple[str, ...] = tuple(f for f in FINDINGS if f != "Medical material")
 
@@ -236,6 +226,7 @@ class PatientTruth:
     reconstructions: dict[str, tuple[int, ...]] = field(default_factory=dict)
     aorta_diameter_mm: int = 0
     temporal_cohort: bool = False  # asked Tasks 5/6 and one anatomy question per scan (rad3d_hf.demo.cohort)
+    screening: bool = False  # asked the Task 4 questions only (rad3d_hf.demo.screening)
 
     def volume_stem(self, letter: str, reconstruction: int) -> str:
         return f"{self.split}_{self.patient_id}_{letter}_{reconstruction}"
@@ -320,14 +311,15 @@ def _patient(
     recon2: tuple[str, ...],
     scenario: str,
     courses: dict[str, str] | None = None,
+    given_labels: dict[str, list[bool]] | None = None,
 ) -> PatientTruth:
-    """One patient; ``courses`` (finding -> scenario, as for nodules) replaces those findings' drawn labels."""
+    """One patient; ``courses`` (finding -> scenario, as for nodules) or ``given_labels`` replace drawn labels."""
     rng = rng_for(seed, _SPLIT_KEY[split], patient_id)
     anatomy = _anatomy(rng)
     sx = float(rng.choice(XY_SPACINGS_MM))
     grid = Grid(SHAPE, (sx, sx, Z_SPACING_MM))
     letters = [chr(ord("a") + i) for i in range(n_scans)]
-    labels = {f: _markov_labels(rng, n_scans) for f in FINDINGS}
+    labels = dict(given_labels) if given_labels else {f: _markov_labels(rng, n_scans) for f in FINDINGS}
     for finding, course in (courses or {}).items():
         labels[finding] = [any(a <= i < b for a, b in _nodule_spans(rng, course, n_scans)) for i in range(n_scans)]
 
@@ -386,4 +378,5 @@ def _patient(
         reconstructions={s: ((1, 2) if s in recon2 else (1,)) for s in letters},
         aorta_diameter_mm=round(2 * anatomy.aorta_radius),
         temporal_cohort=courses is not None,
+        screening=given_labels is not None,
     )

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rad3d_hf.demo.findings import NODULE_HU, Ellipsoid, Grid, PatientTruth, ScanTruth, rng_for
+from rad3d_hf.demo.more_findings import paint_lung_patterns, paint_structures
 
 AIR_HU = -1000
 FAT_HU = -100
@@ -28,7 +29,14 @@ BONE_HU = 700
 FLUID_HU = 12
 CONSOLIDATION_HU = 30
 CALCIUM_HU = 900
-METAL_HU = 2500
+CALCIUM_MM = 5.0  # radius of a calcified plaque: a few voxels of the coarse demo grid
+# Cortical bone and metal share one density, so every phantom has the same maximum and M3D's min-max normalisation
+# maps each HU value to the same input intensity in every volume (with metal above bone, a pacemaker would darken
+# the whole normalised image: a cue that is not in the anatomy).
+CORTEX_HU = 1900
+METAL_HU = CORTEX_HU
+CORTEX_MM = 6.0
+PACEMAKER_MM = (44, 10, 40)  # a pacemaker generator's width, depth and height
 NOISE_SD_HU = {1: 12.0, 2: 28.0}
 
 Mask = Callable[[Any, Any, Any], Any]
@@ -99,7 +107,9 @@ def render_scan(patient: PatientTruth, scan: ScanTruth, reconstruction: int, see
     ix, iy = bx - a.fat_mm, by - a.fat_mm
     canvas.paint(lambda x, y, z: (x / ix) ** 2 + (y / iy) ** 2 <= 1.0, SOFT_TISSUE_HU)
     sx0, sy0 = a.spine_centre
-    canvas.paint(lambda x, y, z: (x - sx0) ** 2 + (y - sy0) ** 2 <= a.spine_radius**2, BONE_HU)
+    canvas.paint(lambda x, y, z: (x - sx0) ** 2 + (y - sy0) ** 2 <= a.spine_radius**2, CORTEX_HU)
+    inner = a.spine_radius - CORTEX_MM
+    canvas.paint(lambda x, y, z: (x - sx0) ** 2 + (y - sy0) ** 2 <= inner**2, BONE_HU)
 
     for lung in a.lungs.values():
         canvas.paint(lambda x, y, z, lung=lung: lung.normalised(x, y, z) <= 1.0, LUNG_HU)  # type: ignore[misc]
@@ -121,7 +131,9 @@ def render_scan(patient: PatientTruth, scan: ScanTruth, reconstruction: int, see
     if scan.has("Coronary artery wall calcification"):
         hx, hy, hz = heart.centre
         for dz in (-0.3, 0.25):
-            spot = Ellipsoid((hx - 0.5 * heart.semi[0], hy + 0.8 * heart.semi[1], hz + dz * heart.semi[2]), (3.0,) * 3)
+            spot = Ellipsoid(
+                (hx - 0.5 * heart.semi[0], hy + 0.8 * heart.semi[1], hz + dz * heart.semi[2]), (CALCIUM_MM,) * 3
+            )
             _paint_ellipsoid(canvas, spot, CALCIUM_HU)
 
     ax0, ay0, r = *a.aorta_centre, a.aorta_radius
@@ -135,7 +147,7 @@ def render_scan(patient: PatientTruth, scan: ScanTruth, reconstruction: int, see
     )
     if scan.has("Arterial wall calcification"):
         for angle, z in ((0.6, -60.0), (2.2, 0.0), (4.0, 40.0)):
-            spot = Ellipsoid((ax0 + r * np.cos(angle), ay0 + r * np.sin(angle), z), (3.0,) * 3)
+            spot = Ellipsoid((ax0 + r * np.cos(angle), ay0 + r * np.sin(angle), z), (CALCIUM_MM,) * 3)
             _paint_ellipsoid(canvas, spot, CALCIUM_HU)
     tx, ty, tr = *a.trachea_centre, a.trachea_radius
     canvas.paint_fraction(
@@ -147,6 +159,9 @@ def render_scan(patient: PatientTruth, scan: ScanTruth, reconstruction: int, see
     )
 
     lung_mask &= canvas.hu < -500
+    # the parenchymal patterns change only normal lung (emphysema keeps its low attenuation)
+    paint_lung_patterns(canvas, patient, scan, lung_mask & (canvas.hu == LUNG_HU))
+    paint_structures(canvas, patient, scan, lung_mask)
     if scan.pleural_effusion is not None:
         _paint_pleural_effusion(canvas, patient, scan, lung_mask)
     if scan.consolidation is not None:
@@ -162,9 +177,10 @@ def render_scan(patient: PatientTruth, scan: ScanTruth, reconstruction: int, see
         # a pacemaker can in the left anterior chest-wall fat
         px = -0.45 * bx
         py = by * np.sqrt(1.0 - (px / bx) ** 2) - a.fat_mm / 2
-        lo, hi = (px - 8.0, py - 4.0, 70.0), (px + 8.0, py + 4.0, 84.0)
+        (wx, wy, wz), cz = (v / 2 for v in PACEMAKER_MM), 77.0
+        lo, hi = (px - wx, py - wy, cz - wz), (px + wx, py + wy, cz + wz)
         canvas.paint_fraction(
-            lambda x, y, z: (abs(x - px) <= 8.0) & (abs(y - py) <= 4.0) & (abs(z - 77.0) <= 7.0), METAL_HU, lo, hi
+            lambda x, y, z: (abs(x - px) <= wx) & (abs(y - py) <= wy) & (abs(z - cz) <= wz), METAL_HU, lo, hi
         )
     for nodule in scan.nodules:
         _paint_ellipsoid(canvas, Ellipsoid(nodule.centre_mm, nodule.semi_axes_mm), NODULE_HU)

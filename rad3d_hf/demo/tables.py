@@ -29,6 +29,7 @@ from rad3d_hf.catalogue import (
     TaskInfo,
 )
 from rad3d_hf.demo.findings import TEMPORAL_FINDINGS, Lobe, Nodule, PatientTruth, ScanTruth
+from rad3d_hf.demo.phantoms import PACEMAKER_MM
 
 Row = list[str]
 TableKey = tuple[str, str, str]  # (split, task folder, subtask file stem)
@@ -225,7 +226,7 @@ def _computation_items(patient: PatientTruth, scan: ScanTruth) -> dict[str, list
     width, depth = scan.heart_axial_mm(patient.anatomy)
     items["Size"].append(("What is the axial size of the heart?", f"{width}x{depth} mm"))
     if scan.has("Medical material"):
-        items["Size"].append(("What is the size of the device in the left anterior chest wall?", "16x8 mm"))
+        items["Size"].append(("What is the size of the device in the left anterior chest wall?", _DEVICE_SIZE))
     if scan.pleural_effusion is not None:
         e = scan.pleural_effusion
         items["Thickness"].append(
@@ -246,6 +247,7 @@ def _computation_items(patient: PatientTruth, scan: ScanTruth) -> dict[str, list
     return items
 
 
+_DEVICE_SIZE = f"{PACEMAKER_MM[0]}x{PACEMAKER_MM[1]} mm"
 _OPEN_ITEMS = {1: _anomaly_items, 2: _observation_items, 3: _computation_items}
 # At most this many questions per volume and open subtask file, drawn in a seeded order.
 _MAX_OPEN_PER_FILE = 2
@@ -277,7 +279,8 @@ def _add_patient(tables: dict[TableKey, list[Row]], split: str, patient: Patient
 
 
 def _add_static_tasks(tables: dict[TableKey, list[Row]], split: str, patient: PatientTruth, seed: int) -> None:
-    for task_number, items_for in _OPEN_ITEMS.items():
+    # screening patients are asked Task 4 only; the others Tasks 1-3 too
+    for task_number, items_for in () if patient.screening else _OPEN_ITEMS.items():
         task = TASKS[task_number]
         for scan, _reconstruction, stem in patient.volumes():
             per_file = items_for(patient, scan)

@@ -1,146 +1,64 @@
-"""Paired comparison of two prediction files on the same questions: difference, 95% interval and p-value.
+"""Does the image reach the answer? A model's scores beside the same model with blanked volumes and a blind answer.
 
-Both files are scored (:func:`~rad3d_hf.scoring.scorer.score_details`); for every task, subtask and metric that has
-an interval (BLEU-1, ROUGE-1, accuracy, ...), the difference ``A - B`` is resampled by a paired bootstrap: each
-resample draws clusters (patients by default, or CT volumes) with replacement and recomputes both models' metrics on
-the same drawn questions, so the correlation between the two models' errors on a question is kept. The interval is
-the 2.5 and 97.5 percentiles of the resampled differences; the two-sided p-value is
-``min(1, 2 * min(#(d <= 0) + 1, #(d >= 0) + 1) / (R + 1))`` over the ``R`` resampled differences ``d`` (the smallest
-value it can take is ``2 / (R + 1)``).
-
-Randomness: the resamples of task ``N`` come from ``SeedSequence([seed, N])`` over the sorted clusters, the same
-draws :func:`~rad3d_hf.scoring.score` uses for its intervals; the seed is recorded in the result.
-
-Keys of the result: ``taskN/M_a``, ``taskN/M_b``, ``taskN/M_diff``, ``taskN/M_diff_ci95_low``,
-``taskN/M_diff_ci95_high``, ``taskN/M_diff_p`` (and the same per subtask, ``taskN/S/M_...``); ``taskN/n``; and ``n``,
-``seed``, ``n_resamples``, ``cluster_by``, ``version``.
+``majority_answers(rows)`` is the blind answer sheet: for each question the most common reference answer of its
+subtask (ties to the first in text order), i.e. the best any model can do that reads
+neither image nor question. ``format_comparison`` prints one headline metric per task for several reports side by
+side. A model that reads the image beats both the blanked run and the blind one; a model that learnt only the answer
+prior scores about the same in all three columns.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from rad3d_hf.catalogue import TASKS
-from rad3d_hf.scoring.intervals import SUMS_METRICS, interval_metrics, question_stats
-from rad3d_hf.scoring.questions import QuestionResult
-from rad3d_hf.scoring.scorer import score_details
-from rad3d_hf.scoring.statistics import (
-    CLUSTER_BY,
-    DEFAULT_CLUSTER_BY,
-    DEFAULT_RESAMPLES,
-    DEFAULT_SEED,
-    cluster_index,
-    cluster_key,
-    metric_samples,
-    percentile_interval,
-    resample_weights,
-    resampled_group_sums,
-)
 
-__all__ = ["DEFAULT_CLUSTER_BY", "bootstrap_p_value", "compare"]
+# The metric a task is judged by in the comparison: balanced accuracy for Task 4, whose files are mostly "No".
+HEADLINE: dict[int, str] = {1: "rouge1", 2: "rouge1", 3: "rouge1", 4: "balanced_accuracy", 5: "accuracy", 6: "accuracy"}
+_LABELS = {"rouge1": "ROUGE-1", "balanced_accuracy": "balanced accuracy", "accuracy": "accuracy"}
 
 
-def bootstrap_p_value(differences: np.ndarray) -> np.ndarray:
-    """Two-sided p-values of "no difference" from resampled differences (first axis: resamples; NaN ignored)."""
-    valid = ~np.isnan(differences)
-    n = valid.sum(axis=0)
-    below = ((differences <= 0) & valid).sum(axis=0)
-    above = ((differences >= 0) & valid).sum(axis=0)
-    with np.errstate(all="ignore"):
-        p = np.minimum(1.0, 2 * (np.minimum(below, above) + 1) / (n + 1))
-    return np.where(n > 0, p, np.nan)
+def _answer_text(row: Mapping[str, Any]) -> str:
+    if row.get("question_type") == "closed" and row.get("answer_choice"):
+        return f"{row['answer_choice']}. {row['answer']}"
+    return str(row["answer"])
 
 
-def _by_subtask(questions: Sequence[QuestionResult], order: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    present = {q.subtask for q in questions}
-    names = [name for name in order if name in present]
-    index = {name: i for i, name in enumerate(names)}
-    return names, np.array([index[q.subtask] for q in questions], dtype=np.int64)
+def majority_answers(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The blind prediction for each row: its subtask's most common reference answer."""
+    by_subtask: dict[tuple[int, str], Counter[str]] = {}
+    for row in rows:
+        by_subtask.setdefault((int(row["task"]), str(row["subtask"])), Counter())[_answer_text(row)] += 1
+
+    # the most common answer; ties go to the first in text order ("A. Yes" before "B. No")
+    chosen = {key: min(counter, key=lambda a: (-counter[a], a)) for key, counter in by_subtask.items()}
+    return [chosen[(int(row["task"]), str(row["subtask"]))] for row in rows]
 
 
-def _compare_task(
-    number: int,
-    a: Sequence[QuestionResult],
-    b: Sequence[QuestionResult],
-    metrics_a: Mapping[str, Any],
-    metrics_b: Mapping[str, Any],
-    seed: int,
-    n_resamples: int,
-    cluster_by: str,
-    out: dict[str, Any],
-) -> None:
-    task = TASKS[number]
-    prefix = f"task{number}/"
-    names, groups = _by_subtask(a, [s.name for s in task.subtasks])
-    metrics = [m for m in interval_metrics(task) if f"{prefix}{m}" in metrics_a]
-    for metric in metrics:
-        for key in [f"{prefix}{metric}"] + [f"{prefix}{name}/{metric}" for name in names]:
-            out[f"{key}_a"], out[f"{key}_b"] = metrics_a[key], metrics_b[key]
-            out[f"{key}_diff"] = metrics_a[key] - metrics_b[key]
-    out[f"{prefix}n"] = len(a)
-    if not n_resamples:
-        return
-    clusters, n_clusters = cluster_index([cluster_key(q.volume_name, cluster_by) for q in a])
-    weights = resample_weights(n_clusters, n_resamples, seed, number).astype(float)
-    stats = [np.concatenate([question_stats(m, a), question_stats(m, b)], axis=1) for m in metrics]
-    resampled, present = resampled_group_sums(
-        clusters, n_clusters, groups, len(names), np.concatenate(stats, axis=1), weights
-    )
-    offset = 0
-    for metric, metric_stats in zip(metrics, stats):
-        width = metric_stats.shape[1] // 2
-        per_a, mean_a = metric_samples(resampled[..., offset : offset + width], present, SUMS_METRICS[metric])
-        offset += width
-        per_b, mean_b = metric_samples(resampled[..., offset : offset + width], present, SUMS_METRICS[metric])
-        offset += width
-        for keys, differences in (
-            ([f"{prefix}{metric}"], (mean_a - mean_b)[:, None]),
-            ([f"{prefix}{name}/{metric}" for name in names], per_a - per_b),
-        ):
-            low, high = percentile_interval(differences)
-            p = bootstrap_p_value(differences)
-            for i, key in enumerate(keys):
-                out[f"{key}_diff_ci95_low"] = float(low[i])
-                out[f"{key}_diff_ci95_high"] = float(high[i])
-                out[f"{key}_diff_p"] = float(p[i])
-
-
-def compare(
-    predictions_a: Sequence[str],
-    predictions_b: Sequence[str],
-    references: Sequence[Mapping[str, Any]],
-    *,
-    seed: int = DEFAULT_SEED,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    cluster_by: str = DEFAULT_CLUSTER_BY,
-) -> dict[str, Any]:
-    """Compare two models' predictions (one string per reference row each): the flat result of the module docstring.
-
-    ROUGE-1 here is resampled as the mean of per-question ROUGE-1 F, as in :func:`~rad3d_hf.scoring.score`; the
-    point values are the two reports' own values.
-    """
-    from rad3d_hf import __version__
-
-    if cluster_by not in CLUSTER_BY:
-        raise ValueError(f"cluster_by={cluster_by!r}; expected one of {', '.join(CLUSTER_BY)}")
-    if len(predictions_a) != len(predictions_b):
-        raise ValueError(f"got {len(predictions_a)} and {len(predictions_b)} predictions; both must answer every row")
-    # the intervals of each report are not needed: the paired bootstrap below replaces them
-    result_a = score_details(predictions_a, references, seed=seed, n_resamples=0, cluster_by=cluster_by)
-    result_b = score_details(predictions_b, references, seed=seed, n_resamples=0, cluster_by=cluster_by)
-    out: dict[str, Any] = {}
-    for number in TASKS:
-        in_a = [q for q in result_a.questions if q.task == number]
-        if not in_a:
+def format_comparison(reports: Mapping[str, Mapping[str, Any]], *, title: str = "") -> str:
+    """One row per task present in the first report: its headline metric in each report, in percent."""
+    names = list(reports)
+    first = reports[names[0]]
+    width = max(len(n) for n in names)
+    head = f"{'task':<38} {'metric':<18} " + " ".join(f"{n:>{max(width, 8)}}" for n in names)
+    lines = [title] if title else []
+    lines += [head, "-" * len(head)]
+    for number, task in TASKS.items():
+        key = f"task{number}/{HEADLINE[number]}"
+        if key not in first:
             continue
-        in_b = [q for q in result_b.questions if q.task == number]
-        _compare_task(number, in_a, in_b, result_a.metrics, result_b.metrics, seed, n_resamples, cluster_by, out)
-    out["n"] = len(result_a.questions)
-    out["seed"] = int(seed)
-    out["n_resamples"] = int(n_resamples)
-    out["cluster_by"] = cluster_by
-    out["version"] = __version__
-    return out
+        values = " ".join(f"{_pct(report.get(key)):>{max(width, 8)}}" for report in reports.values())
+        lines.append(f"{f'{number} {task.name}':<38} {_LABELS[HEADLINE[number]]:<18} {values}")
+    return "\n".join(lines)
+
+
+def _pct(value: Any) -> str:
+    if value is None or math.isnan(float(value)):
+        return "-"
+    return f"{100 * float(value):.1f}"
+
+
+__all__ = ["HEADLINE", "format_comparison", "majority_answers"]

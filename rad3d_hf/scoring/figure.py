@@ -49,7 +49,6 @@ def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
             error = [[max(value - low, 0) * 100], [max(high - value, 0) * 100]]
         ax.bar(pos, value * 100, width=0.8, color=colour, yerr=error, capsize=4, edgecolor="black", linewidth=0.5)
 
-        tops = [value, high if _finite(high) else value]
         majority = metrics.get(f"{key}_baseline_majority")
         if _finite(majority):
             ax.hlines(
@@ -74,10 +73,17 @@ def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
                 label=None if shown_history else "blind: text-only history rule (Task 6)",
             )
             shown_history = True
-        tops += [v for v in (majority, history) if _finite(v)]
+        # The bar's value sits inside the bar (just above a very short one), never above a baseline line, where it
+        # would read as that line's value; each baseline line carries its own value at its right end.
+        inside = value * 100 >= 12
         ax.text(
-            pos, 100 * max(tops) + 1.2, f"{100 * value:.1f}", ha="center", va="bottom", fontsize=10, fontweight="bold"
-        )
+            pos, value * 100 - 1.5 if inside else value * 100 + 1.0, f"{100 * value:.1f}", ha="center",
+            va="top" if inside else "bottom", fontsize=10, fontweight="bold", color="white" if inside else "black",
+        )  # fmt: skip
+        for baseline, colour in ((majority, "black"), (history, "#c00000")):
+            if _finite(baseline):
+                ax.text(pos + 0.44, baseline * 100, f"{100 * baseline:.1f}", ha="left", va="center", fontsize=7,
+                        color=colour)  # fmt: skip
     ax.set_xticks(positions, [_LABELS[name] for _, name in bars], fontsize=9)
     for number in sorted({n for n, _ in bars}):
         centre = sum(p for p, (n, _) in zip(positions, bars) if n == number) / sum(n == number for n, _ in bars)
@@ -107,7 +113,7 @@ def _confusion_panel(ax: Any, metrics: Mapping[str, Any], number: int) -> None:
     import numpy as np
 
     letters = OPTION_LETTERS[: len(TASKS[number].options)]
-    predicted = (*letters, "none")
+    predicted = (*letters, "none")  # "none": the extractor read no option from the prediction
     counts = np.array([[metrics[f"task{number}/confusion_{r}_{p}"] for p in predicted] for r in letters], dtype=float)
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
@@ -118,7 +124,7 @@ def _confusion_panel(ax: Any, metrics: Mapping[str, Any], number: int) -> None:
             label = f"{int(counts[i, j]):,}\n{100 * shares[i, j]:.0f}%"
             ax.text(j, i, label, ha="center", va="center", fontsize=8, color=colour)
     ax.set_xticks(
-        range(len(predicted)), [f"{p}\n{s}" for p, s in zip(predicted, (*_SHORT_OPTIONS, "unread"))], fontsize=8
+        range(len(predicted)), [f"{p}\n{s}" for p, s in zip(predicted, (*_SHORT_OPTIONS, "no option read"))], fontsize=8
     )
     ax.set_yticks(range(len(letters)), [f"{r} {s}" for r, s in zip(letters, _SHORT_OPTIONS)], fontsize=8)
     ax.set_xlabel("answer read from the prediction")

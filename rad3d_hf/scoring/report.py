@@ -103,10 +103,12 @@ def format_table(metrics: Mapping[str, Any], *, subtasks: bool = True, title: st
                 key = f"{prefix}{sub.name}/"
                 if key + "n" not in metrics:
                     continue
-                values = "  ".join(
-                    f"{METRIC_LABELS[m]} {_pct(metrics[key + m])} {_interval(metrics, key + m)}" for m in main
+                # fixed-width cells, so that every subtask's values line up under each other
+                values = "".join(
+                    f"{METRIC_LABELS[m]:>9} {_pct(metrics[key + m]):>6}  {_interval(metrics, key + m):<16}"
+                    for m in main
                 )
-                lines.append(f"    {sub.name:<36}{values}  n={metrics[key + 'n']:,}")
+                lines.append(f"    {sub.name:<36}{values}{'n=' + format(metrics[key + 'n'], ','):>9}")
         lines.append(rule)
     row = paper_row(metrics)
     if row:
@@ -146,3 +148,28 @@ def write_question_log(path: str | Path, questions: Iterable[QuestionResult]) ->
         for question in questions:
             record = {key: _jsonable(value) for key, value in question.to_record().items()}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+REPORT_FILE = "report.json"
+QUESTIONS_FILE = "questions.jsonl"
+TABLE_FILE = "table.txt"
+FIGURE_FILE = "scores.png"
+
+
+def write_score_folder(result: Any, out: str | Path, *, title: str, figure: bool = True) -> list[str]:
+    """Write a :class:`ScoreResult` as ``report.json``, ``questions.jsonl``, ``table.txt`` and ``scores.png``.
+
+    Returns the file names written (the folder is created). The printed table is ``table.txt``'s content.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(out / REPORT_FILE, result.metrics)
+    write_question_log(out / QUESTIONS_FILE, result.questions)
+    (out / TABLE_FILE).write_text(format_table(result.metrics, title=title) + "\n", encoding="utf-8")
+    written = [REPORT_FILE, QUESTIONS_FILE, TABLE_FILE]
+    if figure:
+        from rad3d_hf.scoring.figure import plot_report
+
+        plot_report(result.metrics, out / FIGURE_FILE)
+        written.append(FIGURE_FILE)
+    return written

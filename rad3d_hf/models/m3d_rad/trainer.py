@@ -72,6 +72,7 @@ class M3DRadTrainer(Trainer):
     def generate_all(self) -> dict[str, str]:
         """Answers to ``generation_rows`` as ``{id: answer}``: volumes shared out over the processes, then gathered."""
         from accelerate.utils import gather_object
+        from tqdm.auto import tqdm
 
         model = self.accelerator.unwrap_model(self.model)
         was_training = model.training
@@ -87,9 +88,10 @@ class M3DRadTrainer(Trainer):
         )
         mine = shard_groups(group_by_volume([str(r["volume_name"]) for r in rows]), rank, world)
         pairs: list[tuple[str, str]] = []
-        # Volumes decode in the DataLoader workers, as in training.
+        # Volumes decode in the DataLoader workers, as in training; the bar counts this process's volumes.
         work = answer_by_volume(answerer, rows, rows, mine, num_workers=self.args.dataloader_num_workers)
-        for group, answers in work:
+        quiet = self.args.disable_tqdm or not self.is_world_process_zero()
+        for group, answers in tqdm(work, total=len(mine), desc="answering", unit="volume", disable=quiet):
             pairs.extend(zip((str(rows[i]["id"]) for i in group.indices), answers))
         if world > 1:
             pairs = gather_object(pairs)
