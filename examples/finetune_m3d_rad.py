@@ -236,6 +236,9 @@ def build_model(
         from rad3d_hf.models.m3d_rad.temporal import add_prior_volumes
 
         model, processor = load_model_and_processor(model_args.init_from, max_length=max_length)
+        # a model trained here reads its image features on the <im_patch> tokens, whatever the tokenizer's BOS; a
+        # released checkpoint loads with M3D's positions 1..N (its config's image_placement, recorded when saved)
+        model.config.image_placement = "image_tokens"
         if temporal and model.config.max_prior_volumes == 0:
             model = add_prior_volumes(model, **temporal)  # a single-scan checkpoint starts the temporal model
         length = max(max_length, processor.max_length)

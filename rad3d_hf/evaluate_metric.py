@@ -35,7 +35,7 @@ Args:
         least `id`, `task`, `subtask`, `answer`, `volume_name`; closed questions also `choices` and `answer_choice`.
     seed (`int`, default 0): seeds the bootstrap; recorded as `seed` in the output.
     n_resamples (`int`, default 1000): bootstrap resamples for the 95% intervals (0: no intervals).
-    cluster_by (`str`, default "volume"): what the bootstrap resamples, "volume" or "patient".
+    cluster_by (`str`, default "patient"): what the bootstrap resamples, "patient" or "volume".
     rouge_bootstrap_mid (`bool`, default False): also report evaluate rouge's default aggregate.
     meteor (`bool`, default False): also report METEOR (needs NLTK's wordnet data locally).
     bertscore_model (`str`, optional): local model folder; also report BERTScore F1 (needs `bert-score`).
@@ -153,7 +153,7 @@ class ThreeDRadMetric(evaluate.Metric):
         references: list[dict[str, Any]],
         seed: int = DEFAULT_SEED,
         n_resamples: int = DEFAULT_RESAMPLES,
-        cluster_by: str = "volume",
+        cluster_by: str = "patient",
         rouge_bootstrap_mid: bool = False,
         meteor: bool = False,
         bertscore_model: str | None = None,

@@ -229,7 +229,7 @@ def test_same_report_in_fresh_processes_with_different_hash_seeds(tmp_path):
     assert outputs[0].strip() == json.dumps(in_process, sort_keys=True)
 
 
-def test_bootstrap_can_resample_patients_and_says_which():
+def test_bootstrap_resamples_patients_by_default_and_says_which():
     from rad3d_hf.scoring.statistics import cluster_key
 
     assert cluster_key("test_1005_b_2", "volume") == "test_1005_b_2"
@@ -241,8 +241,8 @@ def test_bootstrap_can_resample_patients_and_says_which():
         for reconstruction in range(1, 5):
             rows.append(make_row(4, "Lung nodule", len(rows), "B", f"test_{patient}_a_{reconstruction}"))
             predictions.append("B. No" if patient % 2 else "A. Yes")
-    by_volume = score(predictions, rows, n_resamples=400)
-    by_patient = score(predictions, rows, n_resamples=400, cluster_by="patient")
+    by_volume = score(predictions, rows, n_resamples=400, cluster_by="volume")
+    by_patient = score(predictions, rows, n_resamples=400)
     assert (by_volume["cluster_by"], by_patient["cluster_by"]) == ("volume", "patient")
     assert by_volume["task4/accuracy"] == by_patient["task4/accuracy"] == 0.5
 

@@ -19,7 +19,7 @@ __all__ = ["FIGURE_FILE", "QUESTIONS_FILE", "REPORT_FILE", "TABLE_FILE", "add_pa
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from rad3d_hf.scoring.statistics import CLUSTER_BY, DEFAULT_RESAMPLES, DEFAULT_SEED
+    from rad3d_hf.scoring.statistics import CLUSTER_BY, DEFAULT_CLUSTER_BY, DEFAULT_RESAMPLES, DEFAULT_SEED
 
     parser = subparsers.add_parser(
         "score",
@@ -60,8 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cluster-by",
         choices=CLUSTER_BY,
-        default="volume",
-        help="what the bootstrap resamples: each CT volume's questions together (default), or each patient's",
+        default=DEFAULT_CLUSTER_BY,
+        help="what the bootstrap resamples: each patient's questions together (default: reconstructions and scans of "
+        "one patient share reports and labels), or each CT volume's",
     )
     parser.add_argument(
         "--rouge-bootstrap-mid", action="store_true", help="also report evaluate rouge's default bootstrap 'mid'"

@@ -1,7 +1,7 @@
 """The report a person reads: the paper-layout table, the JSON report and the per-question log.
 
 The table follows the paper: one block per task in paper order, its headline metrics in percent with the 95%
-interval over CT volumes, the blind baselines beside them, then the per-subtask values.
+interval (resampling patients or CT volumes, as ``cluster_by`` says), the blind baselines beside them, then the per-subtask values.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Keys of the report (``N`` is the paper's task number, ``S`` a subtask named as i
 
 - ``taskN/M`` the unweighted mean over the task's subtasks of ``taskN/S/M`` (as the official scripts average),
   ``taskN/M_micro`` the same metric pooled over all of the task's questions;
-- ``taskN/M_ci95_low`` / ``taskN/M_ci95_high`` (and per subtask): 95% percentile bootstrap intervals over CT volumes;
+- ``taskN/M_ci95_low`` / ``taskN/M_ci95_high`` (and per subtask): 95% percentile bootstrap intervals over patients
+  (``cluster_by``);
 - ``taskN/M_baseline_majority`` (and per subtask), ``task6/accuracy_baseline_history``: blind baselines;
 - open tasks (1-3): ``bleu1``, ``rouge1`` (optionally ``rouge1_bootstrap_mid``, ``meteor``, ``bertscore_f1``); Task 3
   also ``measurement_exact``, ``measurement_abs_error_mm``, ``measurement_rel_error``,
@@ -33,7 +34,7 @@ import numpy as np
 from rad3d_hf.catalogue import TASKS
 from rad3d_hf.scoring import baselines
 from rad3d_hf.scoring.questions import QuestionResult, check_rows, score_question
-from rad3d_hf.scoring.statistics import CLUSTER_BY, DEFAULT_RESAMPLES, DEFAULT_SEED
+from rad3d_hf.scoring.statistics import CLUSTER_BY, DEFAULT_CLUSTER_BY, DEFAULT_RESAMPLES, DEFAULT_SEED
 from rad3d_hf.scoring.task_metrics import NO_ANSWER, ScoreOptions, score_task
 
 __all__ = ["NO_ANSWER", "QuestionResult", "ScoreResult", "score", "score_details"]
@@ -53,7 +54,7 @@ def score_details(
     *,
     seed: int = DEFAULT_SEED,
     n_resamples: int = DEFAULT_RESAMPLES,
-    cluster_by: str = "volume",
+    cluster_by: str = DEFAULT_CLUSTER_BY,
     rouge_bootstrap_mid: bool = False,
     meteor: bool = False,
     bertscore_model: str | None = None,
@@ -108,7 +109,7 @@ def score(
     *,
     seed: int = DEFAULT_SEED,
     n_resamples: int = DEFAULT_RESAMPLES,
-    cluster_by: str = "volume",
+    cluster_by: str = DEFAULT_CLUSTER_BY,
     rouge_bootstrap_mid: bool = False,
     meteor: bool = False,
     bertscore_model: str | None = None,
@@ -123,9 +124,9 @@ def score(
             ``choices`` and ``answer_choice``; Task 6 ``history`` for its blind baseline).
         seed: seeds the bootstrap (and ``rouge1_bootstrap_mid``); recorded in the report.
         n_resamples: bootstrap resamples for the 95% intervals (0 leaves the intervals out).
-        cluster_by: what the bootstrap resamples: ``"volume"`` (default: a CT volume's questions move together) or
-            ``"patient"`` (all volumes of a patient together: reconstructions of one scan share a report, so on Tasks
-            1-3 their questions are not independent either); recorded in the report.
+        cluster_by: what the bootstrap resamples: ``"patient"`` (default: all volumes of a patient together, since
+            reconstructions and scans of one patient share reports and labels) or ``"volume"`` (each CT volume's
+            questions together); recorded in the report.
         rouge_bootstrap_mid: also report evaluate's ``rouge`` default aggregate as ``rouge1_bootstrap_mid``.
         meteor: also report METEOR (needs NLTK data present locally).
         bertscore_model: a local model folder; also report ``bertscore_f1`` with it (needs ``bert-score``).

@@ -1,12 +1,13 @@
-"""Percentile bootstrap intervals clustered by CT volume, seeded.
+"""Percentile bootstrap intervals clustered by patient (or by CT volume), seeded.
 
 One CT volume carries up to 18 questions whose answers are correlated, so resampling questions independently would
 give intervals that are too narrow. Volumes are resampled with replacement instead, and every metric is recomputed
 from per-volume sums of its sufficient statistics (a ROUGE-1 sum and a count, BLEU-1's three integer sums, a count
 of correct answers...). That makes 1,000 resamples one matrix product per task.
 
-``cluster_by="patient"`` resamples patients instead: a patient's reconstructions of one scan carry questions from the
-same report (Task 1 has 1,858 volumes from 1,008 test patients), so their answers are not independent either.
+``cluster_by="patient"`` (the default) resamples patients instead: a patient's reconstructions of one scan carry
+questions from the same report and labels (Task 1 has 1,858 volumes from 1,008 test patients), so their answers are not
+independent either; ``cluster_by="volume"`` resamples volumes.
 
 Randomness: a task's resamples come from ``numpy.random.default_rng(SeedSequence([seed, task]))`` over its volumes in
 sorted order, so an interval depends only on the seed, the task and the data, never on row order or on which other
@@ -22,6 +23,8 @@ import numpy as np
 
 DEFAULT_RESAMPLES = 1000
 CLUSTER_BY: tuple[str, ...] = ("volume", "patient")
+# reconstructions and scans of one patient share reports and labels, so patients are the independent units
+DEFAULT_CLUSTER_BY = "patient"
 DEFAULT_SEED = 0
 CONFIDENCE = 0.95
 

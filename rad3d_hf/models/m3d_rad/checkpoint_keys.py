@@ -174,10 +174,17 @@ def config_from_lamed(lamed_config: Mapping[str, Any], *, image_token_id: int, v
             f"vision={{'hidden_size': ...}} for a checkpoint with another ViT"
         )
     pooling = settings.get("proj_pooling_size", 2)
-    text = {k: v for k, v in settings.items() if k not in _LAMED_ONLY_FIELDS}
+    # dtype rule: the whole model is built in one dtype, the caller's (float32 unless ``dtype`` is given). The
+    # released configs record torch_dtype bfloat16 (how the weights were saved); applied to the language model
+    # alone it would put a bfloat16 LM under a float32 vision tower, which M3D never ran.
+    text = {k: v for k, v in settings.items() if k not in _LAMED_ONLY_FIELDS and k not in ("torch_dtype", "dtype")}
     text["model_type"] = _LAMED_TEXT_MODEL_TYPES[lamed_type]
     return M3DRadConfig(
-        vision_config=vision_fields, text_config=text, pooling_size=pooling, image_token_id=image_token_id
+        vision_config=vision_fields,
+        text_config=text,
+        pooling_size=pooling,
+        image_token_id=image_token_id,
+        image_placement="after_first_token",  # where M3D's code writes image features (see M3DRadConfig)
     )
 
 
@@ -203,13 +210,32 @@ def read_state_dict(directory: str | Path) -> dict[str, Any]:
     return state
 
 
+def load_lamed_tokenizer(directory: Path):
+    """The checkpoint's tokenizer; a folder with only a sentencepiece ``tokenizer.model`` needs sentencepiece and a
+    protobuf that its generated code accepts, and says so when they are missing (transformers would otherwise fall
+    back to reading the file as tiktoken and blame that)."""
+    from transformers import AutoTokenizer
+
+    if not (directory / "tokenizer.json").is_file() and (directory / "tokenizer.model").is_file():
+        try:
+            from sentencepiece import sentencepiece_model_pb2  # noqa: F401 (checks the protobuf runtime too)
+        except Exception as error:  # ImportError, or protobuf's version check (a TypeError or VersionError)
+            raise ImportError(
+                f"{directory} has a sentencepiece tokenizer.model and no tokenizer.json: reading it needs the "
+                f"sentencepiece and protobuf packages in versions that fit each other (pip install "
+                f"'rad3d-hf[train]'); importing them failed: {error}"
+            ) from error
+    return AutoTokenizer.from_pretrained(directory)
+
+
 def from_lamed_checkpoint(directory: str | Path, *, dtype=None, vision: Mapping[str, Any] | None = None):
     """Build M3D-RAD from a local copy of a released M3D-LaMed checkpoint: ``(model, tokenizer, report)``.
 
     ``vision`` as in :func:`config_from_lamed`. The tokenizer is the checkpoint's own, given the M3D tokens and a pad
     token if it lacks them (the embeddings are then resized to match).
     """
-    from transformers import AutoTokenizer
+    import torch
+    from transformers import GenerationConfig
 
     from rad3d_hf.models.m3d_rad.modeling_m3d_rad import M3DRadForCausalLM
     from rad3d_hf.models.m3d_rad.tokenization_m3d_rad import IMAGE_TOKEN, ensure_special_tokens
@@ -218,13 +244,16 @@ def from_lamed_checkpoint(directory: str | Path, *, dtype=None, vision: Mapping[
     config_path = directory / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path} not found: pass the folder of a downloaded M3D-LaMed checkpoint")
-    tokenizer = AutoTokenizer.from_pretrained(directory)
+    tokenizer = load_lamed_tokenizer(directory)
     added = ensure_special_tokens(tokenizer)
     config = config_from_lamed(
         json.loads(config_path.read_text()), image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), vision=vision
     )
-    model = M3DRadForCausalLM._from_config(config, dtype=dtype) if dtype is not None else M3DRadForCausalLM(config)
+    model = M3DRadForCausalLM._from_config(config, dtype=dtype if dtype is not None else torch.float32)
     report = load_lamed_state_dict(model, read_state_dict(directory))
+    if (directory / "generation_config.json").is_file():
+        # its stop tokens (Phi-3: <|end|> as well as <|endoftext|>) end the answers as in M3D's own generation
+        model.generation_config = GenerationConfig.from_pretrained(directory)
     if added or len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
     logger.info("loaded %s: %s", directory, report.summary())
@@ -240,6 +269,7 @@ __all__ = [
     "convert_lamed_state_dict",
     "from_lamed_checkpoint",
     "load_lamed_state_dict",
+    "load_lamed_tokenizer",
     "map_lamed_key",
     "read_state_dict",
 ]

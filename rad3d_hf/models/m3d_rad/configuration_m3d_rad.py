@@ -55,6 +55,10 @@ class M3DRadVisionConfig(PreTrainedConfig):
         return d, h, w
 
 
+# where image features are written: on the image tokens (ours), or at positions 1..N (M3D-LaMed's code)
+IMAGE_PLACEMENTS: tuple[str, ...] = ("image_tokens", "after_first_token")
+
+
 class M3DRadConfig(PreTrainedConfig):
     """M3D-RAD: ``vision_config`` (:class:`M3DRadVisionConfig`), ``text_config`` (any causal LM config).
 
@@ -62,6 +66,11 @@ class M3DRadConfig(PreTrainedConfig):
         pooling_size: the projector's 3D average-pool kernel and stride (2 in M3D).
         projector_hidden_act: activation between the projector's two linear layers (GELU in M3D).
         image_token_id: id of ``<im_patch>``; its positions in ``input_ids`` receive the image features.
+        image_placement: where the current scan's features go: ``"image_tokens"`` (models trained here: on the
+            ``<im_patch>`` positions) or ``"after_first_token"`` (released M3D-LaMed checkpoints: M3D's code writes
+            them at positions 1..N of each sequence whatever the tokens there are, so with a tokenizer that adds no
+            BOS, as Phi-3's now does, the first ``<im_patch>`` stays a token and the first prompt token after the
+            image is overwritten; its models were trained so, and read them there).
         max_prior_volumes: how many earlier scans the model reads besides the current one (0: the single-scan
             model). Each scan's features get a learned time-position embedding (one per scans-back distance,
             initialised at zero).
@@ -81,6 +90,7 @@ class M3DRadConfig(PreTrainedConfig):
     pooling_size: int = 2
     projector_hidden_act: str = "gelu"
     image_token_id: int | None = None
+    image_placement: str = "image_tokens"
     tie_word_embeddings: bool = False
     max_prior_volumes: int = 0
     prior_pooling_size: int | list[int] | tuple[int, ...] | None = None
@@ -90,6 +100,12 @@ class M3DRadConfig(PreTrainedConfig):
         grid = self.vision_config.patch_grid
         if any(g % self.pooling_size for g in grid):
             raise ValueError(f"the patch grid {list(grid)} is not a multiple of pooling_size {self.pooling_size}")
+        if self.image_placement not in IMAGE_PLACEMENTS:
+            raise ValueError(f"image_placement={self.image_placement!r}; expected one of {', '.join(IMAGE_PLACEMENTS)}")
+        if self.image_placement == "after_first_token" and self.max_prior_volumes:
+            raise ValueError(
+                "image_placement='after_first_token' (M3D-LaMed's) places one scan only: max_prior_volumes must be 0"
+            )
         self.tie_word_embeddings = bool(getattr(self.text_config, "tie_word_embeddings", False))
         if isinstance(self.max_prior_volumes, bool) or int(self.max_prior_volumes) < 0:
             raise ValueError(f"max_prior_volumes must be a non-negative int, got {self.max_prior_volumes!r}")
@@ -130,4 +146,4 @@ class M3DRadConfig(PreTrainedConfig):
         return d * h * w
 
 
-__all__ = ["M3DRadConfig", "M3DRadVisionConfig"]
+__all__ = ["IMAGE_PLACEMENTS", "M3DRadConfig", "M3DRadVisionConfig"]

@@ -27,6 +27,16 @@ class PredictionCollator(M3DRadCollator):
         return batch
 
 
+def stop_token_ids(model, tokenizer) -> list[int]:
+    """Where greedy answers stop: the model's ``generation_config`` end tokens (a released checkpoint's own, e.g.
+    Phi-3's ``<|end|>`` beside ``<|endoftext|>``), then the tokenizer's end-of-sequence token."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = [configured] if isinstance(configured, int) else list(configured or [])
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    return list(dict.fromkeys(int(i) for i in ids))
+
+
 @torch.inference_mode()
 def generate_answers(
     model, processor: M3DRadProcessor, batch: Mapping[str, Any], *, max_new_tokens: int = 256
@@ -44,7 +54,7 @@ def generate_answers(
         max_new_tokens=max_new_tokens,
         do_sample=False,
         pad_token_id=processor.tokenizer.pad_token_id,
-        eos_token_id=processor.tokenizer.eos_token_id,
+        eos_token_id=stop_token_ids(model, processor.tokenizer),
     )
     return processor.decode(output[:, inputs["input_ids"].shape[1] :])
 
@@ -136,17 +146,18 @@ class M3DRadAnswerer:
         batch = self.processor(rows, with_target=False, padding_side="left", num_priors=counts)
         input_ids = batch["input_ids"].to(device)
         embeds = self.model.get_input_embeddings()(input_ids)
-        embeds = self.model.merge_image_features(input_ids, embeds, features)
+        attention_mask = batch["attention_mask"].to(device)
+        embeds = self.model.merge_image_features(input_ids, embeds, features, attention_mask)
         # Generating from embeddings returns the new tokens only (there are no prompt ids to echo).
         output = self.model.generate(
             inputs_embeds=embeds,
-            attention_mask=batch["attention_mask"].to(device),
+            attention_mask=attention_mask,
             max_new_tokens=self.max_new_tokens,
             do_sample=False,
             pad_token_id=self.processor.tokenizer.pad_token_id,
-            eos_token_id=self.processor.tokenizer.eos_token_id,
+            eos_token_id=stop_token_ids(self.model, self.processor.tokenizer),
         )
         return self.processor.decode(output)
 
 
-__all__ = ["M3DRadAnswerer", "M3DRadVolumeInput", "PredictionCollator", "generate_answers"]
+__all__ = ["M3DRadAnswerer", "M3DRadVolumeInput", "PredictionCollator", "generate_answers", "stop_token_ids"]

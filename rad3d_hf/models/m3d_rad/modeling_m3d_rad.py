@@ -51,6 +51,24 @@ def build_vision_tower(config: M3DRadVisionConfig) -> nn.Module:
     return vit
 
 
+def _after_first_token(
+    inputs_embeds: torch.Tensor, rows: list[torch.Tensor], attention_mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Each row's features at positions start+1..start+N, ``start`` its first attended token (M3D-LaMed's layout)."""
+    length = inputs_embeds.shape[1]
+    merged = []
+    for b, features in enumerate(rows):
+        start = 0 if attention_mask is None else int(torch.argmax(attention_mask[b].to(torch.int64)))
+        end = start + 1 + features.shape[0]
+        if end > length:
+            raise ValueError(
+                f"row {b}: {features.shape[0]} image features after position {start} pass its {length} tokens"
+            )
+        row = inputs_embeds[b]
+        merged.append(torch.cat([row[: start + 1], features.to(row.device, row.dtype), row[end:]]))
+    return torch.stack(merged)
+
+
 class M3DRadProjector(nn.Module):
     """Spatial pooling projector: patch grid -> ``pooling_size`` average pool -> Linear, act, Linear."""
 
@@ -158,11 +176,14 @@ class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
         input_ids: torch.Tensor,
         inputs_embeds: torch.Tensor,
         image_features: torch.Tensor | list[torch.Tensor],
+        attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Write ``image_features`` into ``inputs_embeds`` where ``input_ids`` holds the image token, row by row.
 
         ``image_features`` is (B, N, hidden), or one (N_i, hidden) tensor per row when rows carry different numbers
-        of scans.
+        of scans. With ``config.image_placement == "after_first_token"`` (released M3D-LaMed checkpoints) they go
+        at positions 1..N of each row's sequence instead, counted from its first attended token (rows are padded on
+        the left for generation), as M3D's code writes them.
         """
         image_token_id = self.config.image_token_id
         if image_token_id is None:
@@ -177,6 +198,8 @@ class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
                 f"each row needs {needed} image tokens (id {image_token_id}) for its images; "
                 f"found {per_row.tolist()} in {input_ids.shape[0]} rows for {len(rows)} rows of image features"
             )
+        if self.config.image_placement == "after_first_token":
+            return _after_first_token(inputs_embeds, rows, attention_mask)
         features = torch.cat(rows).to(device=inputs_embeds.device, dtype=inputs_embeds.dtype)
         return inputs_embeds.masked_scatter(mask.unsqueeze(-1), features)
 
@@ -214,7 +237,7 @@ class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
             inputs_embeds = self.get_input_embeddings()(input_ids)
             if pixel_values is not None:
                 image_features = scan_features(self, pixel_values, prior_pixel_values, prior_mask)
-                inputs_embeds = self.merge_image_features(input_ids, inputs_embeds, image_features)
+                inputs_embeds = self.merge_image_features(input_ids, inputs_embeds, image_features, attention_mask)
             elif prior_pixel_values is not None:
                 raise ValueError("prior_pixel_values need the current scan's pixel_values")
         elif pixel_values is not None:
