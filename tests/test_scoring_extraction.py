@@ -269,6 +269,6 @@ def test_any_answer_gives_an_extraction_and_no_exception(choices, text):
 def test_any_text_repeated_is_read_in_bounded_time(choices, text, repeat):
     """Arbitrary unicode, repeated up to 400 KB, is read without error in well under a second."""
     answer = (text or "x") * repeat
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time, so a busy machine does not fail it
     extract_choice(answer[:400_000], choices)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
