@@ -1,7 +1,8 @@
 """The Task 3 measurement parser as it was before it was made linear (quadratic, kept only as a test oracle).
 
 The property test checks that the linear parser in :mod:`rad3d_hf.scoring.measurements` reads every short text exactly
-as this one did.
+as this one did. One rule was added to it: a chain of more than nine numbers is not a measurement (the module's
+docstring states it; this parser had read such chains as one measurement of that many dimensions).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rad3d_hf.scoring.measurements import _QUALIFIERS, _UNITS_MM
+from rad3d_hf.scoring.measurements import _MAX_DIMENSIONS, _QUALIFIERS, _UNITS_MM
 
 _NUMBER = r"\d+(?:[.,]\d+)?|\.\d+"
 _UNIT = "|".join(sorted((re.escape(u) for u in (*_UNITS_MM, "%")), key=len, reverse=True))
@@ -102,6 +103,9 @@ def parse_measurement(text: str) -> Measurement | None:
             parts[-1] = (match, Measurement(values, "length", previous.qualifier))
         else:
             parts.append((match, measurement))
+    # The module's rule that a chain of more than nine numbers is not a measurement, which this parser had not applied
+    if any(m is not None and len(m.values) > _MAX_DIMENSIONS for _, m in parts):
+        return None
     found = {m for _, m in parts if m is not None}
     if len(found) != 1:
         return None

@@ -49,6 +49,21 @@ def test_the_linear_measurement_parser_reads_every_text_as_before(text: str) -> 
     assert _key(parse_measurement(text)) == _key(measurement_reference.parse_measurement(text))
 
 
+_CHAIN_LINK = st.tuples(st.sampled_from(["3", "2.5", "12"]), st.sampled_from(["", " cm", "mm", " mm"]))
+
+
+@SETTINGS
+@given(
+    st.lists(_CHAIN_LINK, min_size=1, max_size=13),
+    st.sampled_from([" x ", "x", " by ", "\u00d7", " * "]),
+    st.sampled_from(["", " cm", " mm"]),
+)
+def test_dimension_chains_of_any_length_read_as_before(links: list[tuple[str, str]], separator: str, unit: str) -> None:
+    # chains up to 13 numbers, a unit after some or all of them: over nine numbers is never a measurement
+    text = separator.join(number + link_unit for number, link_unit in links) + unit
+    assert _key(parse_measurement(text)) == _key(measurement_reference.parse_measurement(text))
+
+
 def _seconds(text: str, repeats: int) -> float:
     best = float("inf")
     for _ in range(repeats):

@@ -160,3 +160,36 @@ def test_hyphenated_units(text, values):
     # "a 5-mm nodule" is how reports write a measurement used as an adjective
     parsed = parse_measurement(text)
     assert parsed is not None and parsed.values == pytest.approx(values)
+
+
+@pytest.mark.parametrize(
+    ("dimension", "separator"), [("3 cm", " x "), ("3cm", " x "), ("30 mm", " by "), ("3 cm", "×")]
+)
+def test_a_chain_with_a_unit_after_each_number_follows_the_nine_dimension_bound(dimension, separator):
+    # "3 cm x 3 cm x ..." is joined dimension by dimension; more than nine numbers are not a measurement, as without units
+    assert parse_measurement(separator.join([dimension] * 9)) == Measurement((30.0,) * 9, "length")
+    assert parse_measurement(separator.join([dimension] * 10)) is None
+    assert parse_measurement(separator.join([dimension] * 100_000)) is None
+
+
+def test_the_bound_counts_every_number_of_a_chain_mixing_both_forms():
+    nine = parse_measurement(" x ".join(["1 x 2 cm"] * 4) + " x 5 cm")
+    assert nine == Measurement((50.0, 20.0, 20.0, 20.0, 20.0, 10.0, 10.0, 10.0, 10.0), "length")
+    assert parse_measurement(" x ".join(["1 x 2 cm"] * 5)) is None
+
+
+def test_a_chain_over_nine_dimensions_ends_the_parse(monkeypatch):
+    # nothing after the tenth dimension can change the result, so the parser stops reading there
+    from rad3d_hf.scoring import measurements
+
+    pattern, read = measurements._MEASUREMENT, []
+
+    class Counting:
+        def finditer(self, text):
+            for match in pattern.finditer(text):
+                read.append(match)
+                yield match
+
+    monkeypatch.setattr(measurements, "_MEASUREMENT", Counting())
+    assert measurements.parse_measurement("3 cm x " * 10_000 + "3 cm") is None
+    assert len(read) == 10

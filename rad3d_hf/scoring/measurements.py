@@ -12,9 +12,12 @@ dimensions may also carry a unit each ("3 cm x 2 cm"). Examples:
   "around", "roughly", "~" -> none (the value is still stated); the symbols ``<``, ``<=``/``≤``, ``>``, ``>=``/``≥``
   stand for themselves.
 - A text holding several measurements that differ is ambiguous and yields ``None``; so does a number without a unit,
-  and a chain of more than nine numbers joined by ``x``.
+  and a chain of more than nine numbers joined by ``x`` (a unit after the last one or after each: "3 cm x 3 cm x ...").
   A bare number joined to a measurement by "and", "or" or "/" ("between 3 and 4 cm") also yields ``None``, rather than
   reading only the number that carries the unit. Nothing is guessed.
+
+Scoring reads a text as a measurement only up to :data:`MAX_MEASUREMENT_TEXT` characters (:func:`read_measurement`
+says why a longer one was not read); :func:`parse_measurement` itself reads any length, in linear time.
 
 Comparison (:func:`compare_measurements`): dimensions are compared largest first, so "30x13 mm" equals "13x30 mm".
 Two measurements match exactly when their kind (length or percent), qualifier, range flag and sorted values agree after
@@ -119,6 +122,11 @@ _MAY_END_WHAT_PRECEDES = frozenset(
 )
 _REVERSED_MORE_DIMENSIONS = re.compile(r"(?i)(?:[x×*]|yb\b)\s*(?:(?:\d+[.,])?\d+|\d+\.)(?![\w.])")
 _REL_TOL = 1e-9
+# The longest text scoring reads as a measurement (:func:`read_measurement`). The published Task 3 answers are at most
+# 19 characters, and a model's answer at max_new_tokens 256-1024 is a few KB; 64 Ki characters leaves room for any
+# stated answer with its reasoning. Parsing is linear, but text packed with numbers costs about 1 µs a character, so a
+# runaway answer of megabytes would cost seconds a question: a longer text is not read, and the report counts it.
+MAX_MEASUREMENT_TEXT = 65_536
 
 
 @dataclass(frozen=True)
@@ -212,6 +220,8 @@ def parse_measurement(text: str) -> Measurement | None:
         )
         if joined and measurement is not None:
             current_values.extend(measurement.values)
+            if len(current_values) > _MAX_DIMENSIONS:
+                return None  # a unit after each number ("3 cm x 3 cm x ..."): the same bound, checked as it grows
         else:
             if current is not None and (current is not last_found or len(current_values) > len(current.values)):
                 last_found = _finish(current, current_values, found)
@@ -222,6 +232,14 @@ def parse_measurement(text: str) -> Measurement | None:
     if started:
         _finish(current, current_values, found)
     return found.pop() if len(found) == 1 else None
+
+
+def read_measurement(text: str) -> tuple[Measurement | None, str | None]:
+    """The measurement :func:`parse_measurement` reads in ``text`` and ``None``, or ``(None, why)`` for a text longer
+    than :data:`MAX_MEASUREMENT_TEXT`, which is not read."""
+    if len(text) > MAX_MEASUREMENT_TEXT:
+        return None, f"longer than {MAX_MEASUREMENT_TEXT} characters"
+    return parse_measurement(text), None
 
 
 def _skip_space(text: str, position: int) -> int:
