@@ -153,3 +153,23 @@ def test_negative_seed_or_resamples_is_a_usage_error(tables, tmp_path, capsys, o
         main(["score", str(tmp_path / "p.jsonl"), "--data-dir", str(tables), option, "-1"])
     assert exit_info.value.code == 2
     assert f"{option}: must be a non-negative integer" in capsys.readouterr().err
+
+
+def test_an_answer_too_long_to_read_as_a_measurement_is_named_in_the_log_and_counted(tables, tmp_path):
+    from rad3d_hf.scoring.measurements import MAX_MEASUREMENT_TEXT
+
+    rows = list(read_rows(str(tables), "test", "task3_diameter"))
+    predictions = {row["id"]: row["answer"] for row in rows}
+    runaway = rows[0]["id"]
+    predictions[runaway] = "2 cm x " * (MAX_MEASUREMENT_TEXT // 7 + 1)
+    write_predictions_jsonl(tmp_path / "preds.jsonl", predictions)
+    out = tmp_path / "out"
+    args = ["score", str(tmp_path / "preds.jsonl"), "--data-dir", str(tables), "--config", "task3_diameter"]
+    assert main([*args, "--out", str(out), "--resamples", "0"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["task3/measurement_n_unread"] == report["task3/Diameter/measurement_n_unread"] == 1
+    assert report["task3/measurement_n_compared"] == 2 and report["task3/measurement_exact"] == pytest.approx(2 / 3)
+    log = {entry["id"]: entry for entry in map(json.loads, (out / "questions.jsonl").read_text().splitlines())}
+    assert log[runaway]["parsed"] is None
+    assert log[runaway]["measurement_unread"] == f"longer than {MAX_MEASUREMENT_TEXT} characters"
+    assert not any("measurement_unread" in entry for key, entry in log.items() if key != runaway)

@@ -252,3 +252,30 @@ def test_bootstrap_resamples_patients_by_default_and_says_which():
     assert width(by_patient) > 1.5 * width(by_volume)
     with pytest.raises(ValueError, match="cluster_by='scan'"):
         score(predictions, rows, cluster_by="scan")
+
+
+def test_a_task3_answer_longer_than_the_cap_is_not_read_as_a_measurement_and_is_counted():
+    from rad3d_hf.scoring.measurements import MAX_MEASUREMENT_TEXT
+
+    rows = [make_row(3, "Diameter", i, "2 cm", f"test_{i}_a_1") for i in range(3)]
+    rows.append(make_row(3, "Size", 3, "3 x 2 cm", "test_3_a_1"))
+    rows.append(make_row(3, "Size", 4, "5 mm " + "." * MAX_MEASUREMENT_TEXT, "test_4_a_1"))  # a reference over it
+    at_limit = "2 cm".ljust(MAX_MEASUREMENT_TEXT)
+    predictions = [at_limit, at_limit + " ", "20 mm", "30x20 mm", "5 mm"]
+    result = score_details(predictions, rows, n_resamples=0)
+    by_id = {q.id: q.to_record() for q in result.questions}
+    read, unread, _, _, long_reference = (by_id[row["id"]] for row in rows)
+    assert len(at_limit) == MAX_MEASUREMENT_TEXT and read["parsed"] == "20 mm" and read["measurement_exact"]
+    assert "measurement_unread" not in read
+    assert unread["parsed"] is None and "measurement_exact" not in unread
+    assert unread["measurement_unread"] == f"longer than {MAX_MEASUREMENT_TEXT} characters"
+    assert unread["rouge1"] == read["rouge1"] == 1.0  # the text metrics still read the whole answer
+    assert long_reference["reference_measurement"] is None and long_reference["parsed"] == "5 mm"
+    assert long_reference["reference_measurement_unread"] == f"longer than {MAX_MEASUREMENT_TEXT} characters"
+    metrics = result.metrics
+    assert metrics["task3/Diameter/measurement_n_unread"] == 1 and metrics["task3/Size/measurement_n_unread"] == 0
+    assert metrics["task3/measurement_n_unread"] == 1
+    assert metrics["task3/Diameter/measurement_n_compared"] == 2 and metrics["task3/measurement_n_compared"] == 3
+    assert metrics["task3/Size/measurement_n_reference_unparseable"] == 1
+    assert metrics["task3/measurement_n_reference_unparseable"] == 1
+    assert metrics["task3/Diameter/measurement_unparseable_rate"] == pytest.approx(1 / 3)  # the unread answer

@@ -1,7 +1,10 @@
 """One question scored: the per-question result written to the log (the rows' checks are in ``row_checks``).
 
 A closed question's answer is read by :mod:`~rad3d_hf.scoring.answer_extraction` and scores 1 or 0; an open one gets
-its ROUGE-1 F and the three BLEU-1 counts that corpus BLEU sums (Task 3 answers are also read as measurements).
+its ROUGE-1 F and the three BLEU-1 counts that corpus BLEU sums (Task 3 answers are also read as measurements, up to
+:data:`~rad3d_hf.scoring.measurements.MAX_MEASUREMENT_TEXT` characters: a longer answer's record holds
+``measurement_unread``, a longer reference's ``reference_measurement_unread``, saying why; ROUGE-1 and BLEU-1 read it
+whole).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 from rad3d_hf.catalogue import TaskInfo
 from rad3d_hf.scoring.answer_extraction import extract_choice, official_correct
-from rad3d_hf.scoring.measurements import compare_measurements, parse_measurement
+from rad3d_hf.scoring.measurements import compare_measurements, read_measurement
 from rad3d_hf.scoring.row_checks import CLOSED_FIELDS, REQUIRED_FIELDS, check_rows
 from rad3d_hf.scoring.text_metrics import bleu1_counts, rouge1_fmeasure
 
@@ -64,10 +67,14 @@ def score_question(prediction: str, row: Mapping[str, Any], task: TaskInfo) -> Q
             "bleu1_ref_len": ref_len,
         }
         if task.number == 3:
-            reference = parse_measurement(result.answer)
-            measured = parse_measurement(prediction)
+            reference, reference_unread = read_measurement(result.answer)
+            measured, unread = read_measurement(prediction)
             result.parsed = None if measured is None else str(measured)
             result.details["reference_measurement"] = None if reference is None else str(reference)
+            if unread is not None:
+                result.details["measurement_unread"] = unread
+            if reference_unread is not None:
+                result.details["reference_measurement_unread"] = reference_unread
             if reference is not None and measured is not None:
                 comparison = compare_measurements(measured, reference)
                 result.details.update(

@@ -10,7 +10,9 @@ Keys of the report (``N`` is the paper's task number, ``S`` a subtask named as i
 - open tasks (1-3): ``bleu1``, ``rouge1`` (optionally ``rouge1_bootstrap_mid``, ``meteor``, ``bertscore_f1``); Task 3
   also ``measurement_exact``, ``measurement_abs_error_mm``, ``measurement_rel_error``,
   ``measurement_unparseable_rate`` (over questions whose reference parses) and the counts
-  ``measurement_n_compared``, ``measurement_n_reference_unparseable`` per subtask;
+  ``measurement_n_compared``, ``measurement_n_reference_unparseable`` and ``measurement_n_unread`` (answers longer
+  than :data:`~rad3d_hf.scoring.measurements.MAX_MEASUREMENT_TEXT` characters, not read as a measurement), per subtask
+  and for the task;
 - closed tasks (4-6): ``accuracy``, ``accuracy_official``, ``unparseable_rate``; Task 4 ``balanced_accuracy``;
   Tasks 5/6 ``accuracy_A``..``accuracy_D`` (per-class accuracy, i.e. recall), ``macro_f1`` and the confusion matrix
   ``confusion_R_P`` (reference letter R, read letter P or ``none``), pooled over the task's questions;

@@ -65,6 +65,8 @@ def _measurement_metrics(prefix: str, questions: Sequence[QuestionResult], out: 
         out[f"{prefix}{name}"] = value
     out[f"{prefix}measurement_n_compared"] = len(compared)
     out[f"{prefix}measurement_n_reference_unparseable"] = len(questions) - len(scored)
+    # answers too long to be read as a measurement (they count as unparseable in the rate above)
+    out[f"{prefix}measurement_n_unread"] = sum("measurement_unread" in q.details for q in questions)
     return values
 
 
@@ -189,9 +191,12 @@ def score_task(
         per_subtask = [_measurement_metrics(f"{prefix}{name}/", group, out) for name, group in subtasks.items()]
         for name in ("measurement_abs_error_mm", "measurement_rel_error", "measurement_unparseable_rate"):
             out[f"{prefix}{name}"] = _mean_over([values[name] for values in per_subtask])
-        pooled = _measurement_metrics(f"{prefix}micro_", in_task, {})
+        pooled_counts: dict[str, Any] = {}
+        pooled = _measurement_metrics("", in_task, pooled_counts)
         for name, value in pooled.items():
             out[f"{prefix}{name}_micro"] = value
+        for name in ("measurement_n_compared", "measurement_n_reference_unparseable", "measurement_n_unread"):
+            out[f"{prefix}{name}"] = pooled_counts[name]
     if task.is_open and options.rouge_bootstrap_mid:
         mids = []
         for name, group in subtasks.items():
