@@ -29,6 +29,8 @@ from tests.scoring_data import real_test_rows
 
 TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)
 ASCIIISH = st.text(alphabet="ab cdAB.,-;:()/&'\"0123456789\n\t", max_size=60)
+# runs of periods and commas between digits and letters: what 13a's period and comma rules pair up
+PERIOD_RUNS = st.text(alphabet="1a.,- \u0663", max_size=30)
 
 
 def _sacrebleu_bleu1(predictions: list[str], references: list[str]) -> float:
@@ -100,7 +102,7 @@ def test_rouge1_bootstrap_mid_equals_rouge_score_aggregator(open_pairs):
 
 
 @settings(max_examples=200, deadline=None)
-@given(ASCIIISH | TEXT)
+@given(ASCIIISH | TEXT | PERIOD_RUNS)
 def test_13a_tokens_equal_sacrebleu(text):
     assert " ".join(tokenize_13a(text)) == Tokenizer13a()(text)
 

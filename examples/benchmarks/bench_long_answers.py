@@ -3,7 +3,7 @@
     python examples/benchmarks/bench_long_answers.py
 
 For each shape of answer (prose repeating one measurement, dimension chains with and without units, long digit runs,
-numbers joined by "and", ranges, whitespace), ``score()`` runs on one Task 3 question whose answer is that shape
+numbers joined by "and", ranges, runs of periods and commas, whitespace), ``score()`` runs on one Task 3 question whose answer is that shape
 repeated to 125 KB and to 1 MB, in the same process. It prints the best of three timings of each and their ratio: for
 8x the input a linear scorer takes about 8x the time (a quadratic one 64x). Both sizes are over
 ``MAX_MEASUREMENT_TEXT`` (65,536 characters), so ``score()`` reads them with ROUGE-1 and BLEU-1 only (the capped path)
@@ -27,6 +27,7 @@ SHAPES = {
     "digit run": "1",
     "numbers joined by and": "3 and ",
     "ranges": "2-",
+    "periods and commas": "a.., ",
     "whitespace": " ",
 }
 ROW = {
