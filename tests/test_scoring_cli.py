@@ -155,7 +155,7 @@ def test_negative_seed_or_resamples_is_a_usage_error(tables, tmp_path, capsys, o
     assert f"{option}: must be a non-negative integer" in capsys.readouterr().err
 
 
-def test_an_answer_too_long_to_read_as_a_measurement_is_named_in_the_log_and_counted(tables, tmp_path):
+def test_an_answer_too_long_to_read_as_a_measurement_is_named_in_the_log_and_counted(tables, tmp_path, capsys):
     from rad3d_hf.scoring.measurements import MAX_MEASUREMENT_TEXT
 
     rows = list(read_rows(str(tables), "test", "task3_diameter"))
@@ -166,6 +166,8 @@ def test_an_answer_too_long_to_read_as_a_measurement_is_named_in_the_log_and_cou
     out = tmp_path / "out"
     args = ["score", str(tmp_path / "preds.jsonl"), "--data-dir", str(tables), "--config", "task3_diameter"]
     assert main([*args, "--out", str(out), "--resamples", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert f"answers over {MAX_MEASUREMENT_TEXT:,} characters, not read as measurements: 1" in printed
     report = json.loads((out / "report.json").read_text())
     assert report["task3/measurement_n_unread"] == report["task3/Diameter/measurement_n_unread"] == 1
     assert report["task3/measurement_n_compared"] == 2 and report["task3/measurement_exact"] == pytest.approx(2 / 3)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rad3d_hf.catalogue import TASKS
+from rad3d_hf.scoring.measurements import MAX_MEASUREMENT_TEXT
 from rad3d_hf.scoring.scorer import QuestionResult
 
 METRIC_LABELS: dict[str, str] = {
@@ -90,6 +91,11 @@ def format_table(metrics: Mapping[str, Any], *, subtasks: bool = True, title: st
             notes.append(f"unparseable {_pct(metrics[prefix + 'unparseable_rate'])}%")
         if metrics.get(prefix + "n_empty"):
             notes.append(f"{metrics[prefix + 'n_empty']:,} empty answers (scored 0)")
+        if metrics.get(prefix + "measurement_n_unread"):
+            notes.append(
+                f"answers over {MAX_MEASUREMENT_TEXT:,} characters, not read as measurements: "
+                f"{metrics[prefix + 'measurement_n_unread']:,}"
+            )
         if number == 3 and prefix + "measurement_abs_error_mm" in metrics:
             notes.append(
                 f"mean abs error {metrics[prefix + 'measurement_abs_error_mm']:.2f} mm, "
