@@ -109,3 +109,16 @@ def test_bench_on_a_core_install_runs_the_numpy_parts(tmp_path: Path) -> None:
     assert "decode: rad3d_hf.read_volume" in done.stdout and "preprocess: M3DTransform" in done.stdout
     assert "torch is not installed: pip install 'rad3d-hf[train]'" in done.stdout
     assert "scipy is not installed" in done.stdout
+
+
+def test_no_help_page_shows_restructuredtext_markup(capsys: pytest.CaptureFixture) -> None:
+    from rad3d_hf.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert {"score", "compare", "show", "export"} <= set(commands)
+    for name in commands:
+        with pytest.raises(SystemExit) as stop:
+            main([name, "--help"])
+        page = capsys.readouterr().out
+        assert stop.value.code == 0 and page, name
+        assert "``" not in page and ":func:" not in page, f"{name} --help shows markup"

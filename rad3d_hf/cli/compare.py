@@ -13,8 +13,14 @@ import json
 import math
 from pathlib import Path
 
-from rad3d_hf.cli.sources import add_table_source, config_names, non_negative_int, table_source
-from rad3d_hf.cli.usage import UsageError, one_line, writable_folder
+from rad3d_hf.cli.scored_questions import (
+    add_bootstrap_options,
+    add_question_options,
+    check_predictions_file,
+    expected_rows,
+)
+from rad3d_hf.cli.sources import table_source
+from rad3d_hf.cli.usage import UsageError, help_text, writable_folder
 
 RESULT_FILE = "comparison.json"
 TABLE_FILE = "comparison.txt"
@@ -22,75 +28,36 @@ FIGURE_FILE = "comparison.png"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from rad3d_hf.scoring.statistics import CLUSTER_BY, DEFAULT_CLUSTER_BY, DEFAULT_RESAMPLES, DEFAULT_SEED
-
     parser = subparsers.add_parser(
         "compare",
         help="paired comparison of two predictions files on the same questions (difference, 95% CI, p-value)",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("a", type=Path, help="predictions file of model A (.jsonl or .csv)")
     parser.add_argument("b", type=Path, help="predictions file of model B, answering the same questions")
-    parser.add_argument(
-        "--split", default="test", choices=("train", "test"), help="split the ids belong to (default: test)"
-    )
-    add_table_source(parser)
-    parser.add_argument(
-        "--config",
-        default=["all"],
-        type=config_names,
-        help="dataset config(s) the questions come from, comma-separated (default: all)",
-    )
+    add_question_options(parser, config_help="dataset config(s) the questions come from, comma-separated")
     parser.add_argument(
         "--out", type=Path, default=None, help="output folder (default: <A stem>_vs_<B stem> next to A)"
     )
-    parser.add_argument(
-        "--seed", type=non_negative_int, default=DEFAULT_SEED, help=f"bootstrap seed (default: {DEFAULT_SEED})"
-    )
-    parser.add_argument(
-        "--resamples",
-        type=non_negative_int,
-        default=DEFAULT_RESAMPLES,
-        help=f"paired bootstrap resamples (default: {DEFAULT_RESAMPLES})",
-    )
-    parser.add_argument(
-        "--cluster-by",
-        choices=CLUSTER_BY,
-        default=DEFAULT_CLUSTER_BY,
-        help=f"what the bootstrap resamples together (default: {DEFAULT_CLUSTER_BY})",
-    )
+    add_bootstrap_options(parser, what="paired bootstrap", cluster_help="what the bootstrap resamples together")
     parser.add_argument("--no-figure", action="store_true", help="do not draw comparison.png")
     parser.add_argument("--quiet", action="store_true", help="do not print the table")
     parser.set_defaults(func=run)
 
 
-def _check_file(path: Path) -> None:
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder; pass the predictions file (.jsonl or .csv) inside it")
-    if not path.is_file():
-        raise UsageError(f"predictions file {path} not found")
-
-
 def run(args: argparse.Namespace) -> int:
-    from rad3d_hf.cli.score import _expected_rows
     from rad3d_hf.scoring.paired_comparison import compare
     from rad3d_hf.scoring.paired_comparison_report import format_comparison, plot_comparison
-    from rad3d_hf.scoring.predictions import PredictionsError, join_predictions, read_predictions
+    from rad3d_hf.scoring.predictions import join_predictions, read_predictions
 
     for path in (args.a, args.b):
-        _check_file(path)
+        check_predictions_file(path)
     out = args.out or args.a.with_name(f"{args.a.stem}_vs_{args.b.stem}")
     writable_folder(out, "--out")
     data_dir = table_source(args)
     predictions_a, predictions_b = read_predictions(args.a), read_predictions(args.b)
-    try:
-        rows = _expected_rows(data_dir, args.split, args.config)
-    except (FileNotFoundError, ValueError) as error:
-        if isinstance(error, PredictionsError):
-            raise
-        where = data_dir or "the Hub dataset Tang-xiaoxiao/3D-RAD"
-        raise UsageError(f"cannot read the {args.split} QA tables from {where}: {one_line(error)}") from error
+    rows = expected_rows(data_dir, args.split, args.config)
     joined_a = join_predictions(predictions_a, rows, allow_subset=True, source=str(args.a))
     joined_b = join_predictions(predictions_b, rows, allow_subset=True, source=str(args.b))
     ids_a = [row["id"] for row in joined_a.rows]

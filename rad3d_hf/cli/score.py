@@ -11,35 +11,30 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rad3d_hf.cli.sources import add_table_source, config_names, non_negative_int, table_source
-from rad3d_hf.cli.usage import UsageError, one_line, writable_folder
+from rad3d_hf.cli.scored_questions import (
+    add_bootstrap_options,
+    add_question_options,
+    check_predictions_file,
+    expected_rows,
+)
+from rad3d_hf.cli.sources import table_source
+from rad3d_hf.cli.usage import UsageError, help_text, writable_folder
 from rad3d_hf.scoring.report import FIGURE_FILE, QUESTIONS_FILE, REPORT_FILE, TABLE_FILE
 
 __all__ = ["FIGURE_FILE", "QUESTIONS_FILE", "REPORT_FILE", "TABLE_FILE", "add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from rad3d_hf.scoring.statistics import CLUSTER_BY, DEFAULT_CLUSTER_BY, DEFAULT_RESAMPLES, DEFAULT_SEED
-
     parser = subparsers.add_parser(
         "score",
         help="score a predictions file (JSONL or CSV, id + prediction) against a split",
-        description=__doc__,
+        description=help_text(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "predictions", type=Path, help='predictions file: .jsonl ({"id", "prediction"} per line) or .csv'
     )
-    parser.add_argument(
-        "--split", default="test", choices=("train", "test"), help="split the ids belong to (default: test)"
-    )
-    add_table_source(parser)
-    parser.add_argument(
-        "--config",
-        default=["all"],
-        type=config_names,
-        help="dataset config(s) whose questions are expected, comma-separated (default: all)",
-    )
+    add_question_options(parser, config_help="dataset config(s) whose questions are expected, comma-separated")
     parser.add_argument(
         "--out", type=Path, default=None, help="output folder (default: <predictions stem>_scores next to the file)"
     )
@@ -48,20 +43,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="score only the questions that have a prediction and report the coverage (default: missing ids are an error)",
     )
-    parser.add_argument(
-        "--seed", type=non_negative_int, default=DEFAULT_SEED, help=f"bootstrap seed (default: {DEFAULT_SEED})"
-    )
-    parser.add_argument(
-        "--resamples",
-        type=non_negative_int,
-        default=DEFAULT_RESAMPLES,
-        help=f"bootstrap resamples (default: {DEFAULT_RESAMPLES})",
-    )
-    parser.add_argument(
-        "--cluster-by",
-        choices=CLUSTER_BY,
-        default=DEFAULT_CLUSTER_BY,
-        help="what the bootstrap resamples: each patient's questions together (default: reconstructions and scans of "
+    add_bootstrap_options(
+        parser,
+        what="bootstrap",
+        cluster_help="what the bootstrap resamples: each patient's questions together (reconstructions and scans of "
         "one patient share reports and labels), or each CT volume's",
     )
     parser.add_argument(
@@ -74,36 +59,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _expected_rows(data_dir: str | None, split: str, configs: list[str]) -> list[dict]:
-    from rad3d_hf.qa_tables import read_rows
-
-    rows: dict[str, dict] = {}
-    for config in configs:
-        for row in read_rows(data_dir, split, config):
-            rows.setdefault(row["id"], row)
-    return list(rows.values())
-
-
 def run(args: argparse.Namespace) -> int:
     from rad3d_hf.scoring import score_details
-    from rad3d_hf.scoring.predictions import PredictionsError, join_predictions, read_predictions
+    from rad3d_hf.scoring.predictions import join_predictions, read_predictions
     from rad3d_hf.scoring.report import write_score_folder
 
-    if args.predictions.is_dir():
-        raise UsageError(f"{args.predictions} is a folder; pass the predictions file (.jsonl or .csv) inside it")
-    if not args.predictions.is_file():
-        raise UsageError(f"predictions file {args.predictions} not found")
+    check_predictions_file(args.predictions)
     out = args.out or args.predictions.with_name(f"{args.predictions.stem}_scores")
     writable_folder(out, "--out")  # before any work: a wrong --out should not cost the scoring
     data_dir = table_source(args)
     predictions = read_predictions(args.predictions)
-    try:
-        rows = _expected_rows(data_dir, args.split, args.config)
-    except (FileNotFoundError, ValueError) as error:
-        if isinstance(error, PredictionsError):
-            raise
-        where = data_dir or "the Hub dataset Tang-xiaoxiao/3D-RAD"
-        raise UsageError(f"cannot read the {args.split} QA tables from {where}: {one_line(error)}") from error
+    rows = expected_rows(data_dir, args.split, args.config)
     joined = join_predictions(predictions, rows, allow_subset=args.allow_subset, source=str(args.predictions))
     if not joined.rows:
         raise UsageError(f"{args.predictions} holds no predictions")

@@ -33,6 +33,14 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
+def help_text(docstring: str | None) -> str:
+    """A module docstring as ``--help`` shows it: without the reStructuredText markup (````literal````, ``:func:``)."""
+    import re
+
+    text = re.sub(r":(?:func|class|mod|meth|data):`~?([^`]+)`", r"\1", docstring or "")
+    return text.replace("``", "")
+
+
 def one_line(text: object, limit: int = 400) -> str:
     """``text`` on one line: its lines joined by ``; `` and cut at ``limit`` characters."""
     parts = [part.strip() for part in str(text).splitlines() if part.strip()]
@@ -133,6 +141,7 @@ __all__ = [
     "OneLineArgumentParser",
     "UsageError",
     "close_matches",
+    "help_text",
     "hub_offline",
     "is_network_error",
     "one_line",
