@@ -6,6 +6,7 @@ import csv
 import json
 import multiprocessing
 import re
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from rad3d_hf import catalogue
-from rad3d_hf.demo import DEMO_FORMAT_VERSION, default_demo_root, ensure_demo_data
+from rad3d_hf.demo import DEMO_FORMAT_VERSION, default_demo_root, ensure_demo_data, generator_digest
 from rad3d_hf.demo.findings import TEMPORAL_FINDINGS
 from rad3d_hf.demo.tables import HISTORY_NOTE, temporal_category
 from rad3d_hf.volume_names import parse_volume_name
@@ -336,6 +337,29 @@ def test_foreign_or_mismatched_folders_are_refused(demo: Path, tmp_path: Path) -
         ensure_demo_data(tmp_path / "x", seed=-1)
 
 
+def test_data_made_by_other_generator_code_is_never_served(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached demo folder made by an edited generator (same format version and seed) is refused, not reused."""
+    import rad3d_hf.demo as demo_package
+
+    copy = tmp_path / "older"
+    shutil.copytree(demo, copy)
+    manifest_path = copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["generator_digest"] == generator_digest()
+    assert ensure_demo_data(copy) == copy
+    manifest["generator_digest"] = "0" * 12
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(FileExistsError, match="another version of the generator"):
+        ensure_demo_data(copy)
+    # the default folder is named by the digest, so other code reads and writes another folder
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    here = default_demo_root(0)
+    monkeypatch.setattr(demo_package, "generator_digest", lambda: "f" * 12)
+    assert default_demo_root(0) != here and default_demo_root(0).name.endswith("f" * 12)
+
+
 def test_the_qa_reader_accepts_the_demo_tables(demo: Path, manifest: dict) -> None:
     from rad3d_hf.qa_tables import read_rows
 
@@ -365,7 +389,7 @@ def test_default_folder_follows_hf_home_and_the_cli_prints_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    expected = tmp_path / "hf" / "rad3d_hf" / "demo" / f"v{DEMO_FORMAT_VERSION}-seed2"
+    expected = tmp_path / "hf" / "rad3d_hf" / "demo" / f"v{DEMO_FORMAT_VERSION}-seed2-{generator_digest()}"
     assert default_demo_root(2) == expected
     assert run_cli("demo", "--seed", "2") == 0
     assert capsys.readouterr().out.strip() == str(expected)

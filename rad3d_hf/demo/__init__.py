@@ -36,12 +36,14 @@ Use it through the builder (``load_dataset("3d-rad", "task6", demo=True)``), fro
 [--out DIR] [--seed N]`` prints the folder), or directly::
 
     from rad3d_hf import ensure_demo_data
-    root = ensure_demo_data()            # ~/.cache/huggingface/rad3d_hf/demo/v1-seed0
+    root = ensure_demo_data()            # ~/.cache/huggingface/rad3d_hf/demo/v3-seed0-<generator digest>
     load_dataset("3d-rad", "all", data_dir=str(root), volumes_dir=str(root / "volumes"))
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -54,16 +56,38 @@ from rad3d_hf.demo.findings import RENDERED_FINDINGS, PatientTruth, ScanTruth
 from rad3d_hf.demo.phantoms import render_scan, write_volume
 from rad3d_hf.demo.tables import build_tables, write_tables
 
-__all__ = ["DEMO_FORMAT_VERSION", "MANIFEST_NAME", "VOLUMES_DIR", "default_demo_root", "ensure_demo_data"]
+__all__ = [
+    "DEMO_FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "VOLUMES_DIR",
+    "default_demo_root",
+    "ensure_demo_data",
+    "generator_digest",
+]
 
-# Bump when the generated content changes, so cached folders of an older layout are not reused.
-DEMO_FORMAT_VERSION = 2
+# Bump when the layout of the folder changes. Content changes need no bump: the folder name and the manifest also
+# carry a digest of the generator's source (generator_digest), so data made by other code is never reused.
+DEMO_FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 VOLUMES_DIR = "volumes"
 
 
+@functools.cache
+def generator_digest() -> str:
+    """12 hex digits of SHA-256 over the source of everything that decides the demo's content.
+
+    That is this package's modules and the catalogue (tasks, findings, file names). Any edit to them gives new data
+    a new digest, so a cached folder made by other code is never served as this code's demo.
+    """
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for path in [*sorted(here.glob("*.py")), here.parent / "catalogue.py"]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 def default_demo_root(seed: int = 0) -> Path:
-    """The default demo folder: ``$HF_HOME/rad3d_hf/demo/v<format version>-seed<seed>``.
+    """The default demo folder: ``$HF_HOME/rad3d_hf/demo/v<format version>-seed<seed>-<generator digest>``.
 
     HF_HOME is read at call time; unset, it is ``$XDG_CACHE_HOME/huggingface`` or ``~/.cache/huggingface``.
     """
@@ -71,14 +95,15 @@ def default_demo_root(seed: int = 0) -> Path:
     if not hf_home:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
         hf_home = os.path.join(cache, "huggingface")
-    return Path(hf_home).expanduser() / "rad3d_hf" / "demo" / f"v{DEMO_FORMAT_VERSION}-seed{int(seed)}"
+    return Path(hf_home).expanduser() / "rad3d_hf" / "demo" / f"v{DEMO_FORMAT_VERSION}-seed{int(seed)}-{generator_digest()}"
 
 
 def ensure_demo_data(root: str | os.PathLike[str] | None = None, *, seed: int = 0) -> Path:
     """The demo data folder for ``seed``: generated into ``root`` if absent, reused if already complete.
 
     ``root`` defaults to :func:`default_demo_root`. An existing ``root`` is reused only if its manifest says it holds
-    this format version and seed; an existing non-empty folder without one is an error naming it (never overwritten).
+    this format version and seed, made by this generator (:func:`generator_digest`); a folder made otherwise, or a
+    non-empty folder without a manifest, is an error naming it (never overwritten, never served).
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -121,6 +146,12 @@ def _is_complete(target: Path, seed: int) -> bool:
             f"{target} holds demo data of format version {found[0]} and seed {found[1]}, not version "
             f"{DEMO_FORMAT_VERSION} and seed {seed}; choose another folder or delete it"
         )
+    made_by = manifest.get("generator_digest")
+    if made_by != generator_digest():
+        raise FileExistsError(
+            f"{target} holds demo data made by another version of the generator (digest {made_by}, this one "
+            f"{generator_digest()}); choose another folder or delete it"
+        )
     return True
 
 
@@ -141,6 +172,7 @@ def _generate(root: Path, seed: int) -> None:
     manifest = {
         "name": "rad3d_hf demo data (synthetic chest-CT phantoms)",
         "format_version": DEMO_FORMAT_VERSION,
+        "generator_digest": generator_digest(),
         "seed": seed,
         "package_version": __version__,
         "rendered_findings": list(RENDERED_FINDINGS),
