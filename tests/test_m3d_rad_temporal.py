@@ -205,3 +205,25 @@ def test_phi3_temporal_preset_bounds_the_context():
     config = phi3_4b_config(**temporal_kwargs("phi3-4b-temporal"))
     assert (config.max_prior_volumes, config.num_image_tokens, config.num_prior_image_tokens) == (6, 256, 64)
     assert config.num_image_tokens + 6 * config.num_prior_image_tokens == 640
+
+
+def test_earlier_scans_take_their_rows_augmentation(pair):
+    """Training augmentation draws once per row: every scan of it is rotated, flipped and rescaled alike."""
+    from rad3d_hf.transforms import M3DAugment
+
+    _, (_, proc) = pair
+    augment = M3DAugment(seed=42)
+    rows = []
+    for i in range(8):
+        r = row(i, 5, 2)
+        r["prior_pixel_values"] = [r["pixel_values"].clone(), r["pixel_values"].clone()]  # unchanged since
+        rows.append(r)
+    batch = M3DRadCollator(proc, augment=augment)(rows)
+    changed = 0
+    for i, r in enumerate(rows):
+        expected = augment(r["pixel_values"], key=r["id"])
+        assert torch.equal(batch["pixel_values"][i], expected)
+        for k in range(2):
+            assert torch.equal(batch["prior_pixel_values"][i, k], expected)
+        changed += not torch.equal(expected, r["pixel_values"])
+    assert changed >= 4  # the augmentation did act on most rows

@@ -95,7 +95,12 @@ def default_demo_root(seed: int = 0) -> Path:
     if not hf_home:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
         hf_home = os.path.join(cache, "huggingface")
-    return Path(hf_home).expanduser() / "rad3d_hf" / "demo" / f"v{DEMO_FORMAT_VERSION}-seed{int(seed)}-{generator_digest()}"
+    return (
+        Path(hf_home).expanduser()
+        / "rad3d_hf"
+        / "demo"
+        / f"v{DEMO_FORMAT_VERSION}-seed{int(seed)}-{generator_digest()}"
+    )
 
 
 def ensure_demo_data(root: str | os.PathLike[str] | None = None, *, seed: int = 0) -> Path:

@@ -266,7 +266,9 @@ class M3DRadCollator:
     volume_column: str | None = "volume"
     prior_key: str = "prior_pixel_values"
     prior_column: str = "prior_volumes"
-    # Training augmentation of the current image, ``augment(image, key=row id)``, e.g. rad3d_hf.transforms.M3DAugment.
+    # Training augmentation, ``augment(image, key=row id)``, e.g. rad3d_hf.transforms.M3DAugment. Earlier scans are
+    # augmented with their row's key too: M3DAugment draws from (seed, epoch, key), so every scan of a row gets the
+    # same rotation, flips and intensity change and the scans stay comparable, as one patient seen once.
     augment: Callable[..., Any] | None = None
 
     def image(self, row: Mapping[str, Any]) -> torch.Tensor:
@@ -310,6 +312,8 @@ class M3DRadCollator:
         for tensor in out:
             if tensor.ndim != 4:
                 raise ValueError(f"row {row.get('id')}: earlier image must be (C, D, H, W), got {tuple(tensor.shape)}")
+        if self.augment is not None:
+            out = [self.augment(tensor, key=str(row.get("id"))) for tensor in out]
         return out
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
