@@ -1,7 +1,7 @@
 """Fine-tune M3D-RAD on 3D-RAD with the transformers Trainer, then answer the test split and score it.
 
 Presets:
-  tiny       a random ~0.3M-parameter model (1x16x64x64 input) on the built-in demo data: CPU, a few minutes
+  tiny       a random ~0.3M-parameter model (1x16x64x64 input) on the built-in demo data: CPU, about 2-3 minutes
              (README.md states the measured time).
   phi3-4b    M3D-RAD's recipe from M3D-LaMed-Phi-3-4B (LoRA r16/alpha 32 on the language model, the rest trained
              fully, lr 5e-5, batch 8 per device, cosine, warmup 0.03, bf16, max length 512, 5 epochs, seed 42).
