@@ -11,7 +11,7 @@ import pytest
 
 from rad3d_hf.cli import main as cli
 from rad3d_hf.demo import ensure_demo_data
-from rad3d_hf.transforms import M3DTransform
+from rad3d_hf.transforms import M3DTransform, SliceRenderer
 from rad3d_hf.volumes.locator import VolumeLocator
 
 SIZE = (8, 32, 32)
@@ -72,9 +72,13 @@ def test_flat_zip_of_compressed_nifti_or_npy_members(tmp_path, suffix):
             else:
                 out.write(source, source.name)
     locator = VolumeLocator(str(archive), "npy" if suffix == ".npy" else "nifti")
+    renderer = SliceRenderer("minmax", num_slices=2, size=32, montage=True)
     assert len(locator) == len(sources)
     for source in sources:
         stem = source.name.removesuffix(".nii.gz")
         member = locator.locate(stem)
         assert member == f"zip://{stem}{suffix}::{archive}"
         assert np.array_equal(transform(member), transform(source))
+        # the 2D-slice renderer reads the same member (a .npy holds the preprocessed array it renders as is)
+        local = tmp_path / f"{stem}.npy" if suffix == ".npy" else source
+        assert renderer(member) == renderer(local)

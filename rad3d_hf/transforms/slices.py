@@ -259,9 +259,12 @@ def _read_dhw(value: Any, affine: np.ndarray | None) -> tuple[np.ndarray, str | 
     if not isinstance(value, (str, os.PathLike)):
         raise TypeError(f"SliceRenderer cannot read a volume from {type(value).__name__}")
     path = os.fspath(value)
-    if path.lower().endswith(".npy"):
-        return read_volume(path), path
     from rad3d_hf.volumes.decode import read_volume_header
+    from rad3d_hf.volumes.header import volume_format
+
+    # by the member's name, so a chained URL (zip://stem.npy::archive.zip) is read as .npy too
+    if volume_format(path) == "npy":
+        return read_volume(path), path
 
     return orient_dhw(read_volume(path), read_volume_header(path).affine), path
 
