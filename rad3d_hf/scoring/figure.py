@@ -15,6 +15,11 @@ _BARS: dict[int, tuple[str, ...]] = {1: ("bleu1", "rouge1"), 2: ("bleu1", "rouge
 _LABELS = {"bleu1": "BLEU-1", "rouge1": "ROUGE-1", "accuracy": "Accuracy", "balanced_accuracy": "Bal. acc."}
 _OPEN_COLOURS = {"bleu1": "#4c72b0", "rouge1": "#8fb0dd"}
 _CLOSED_COLOUR = "#dd8452"
+# each blind baseline the report may carry: line colour, line style, legend label
+_BASELINE_STYLES: dict[str, tuple[str, str, str]] = {
+    "majority": ("black", "-", "blind: majority answer per subtask"),
+    "history": ("#c00000", "--", "blind: text-only history rule (Task 6)"),
+}
 
 
 def _bars(metrics: Mapping[str, Any]) -> list[tuple[int, str]]:
@@ -38,7 +43,7 @@ def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
         x += 1.5 if previous is not None and number != previous else 1.0
         positions.append(x)
         previous = number
-    shown_majority = shown_history = False
+    labelled: set[str] = set()  # each baseline's legend entry once
     for pos, (number, name) in zip(positions, bars):
         key = f"task{number}/{name}"
         value = metrics[key]
@@ -49,30 +54,13 @@ def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
             error = [[max(value - low, 0) * 100], [max(high - value, 0) * 100]]
         ax.bar(pos, value * 100, width=0.8, color=colour, yerr=error, capsize=4, edgecolor="black", linewidth=0.5)
 
-        majority = metrics.get(f"{key}_baseline_majority")
-        if _finite(majority):
-            ax.hlines(
-                majority * 100,
-                pos - 0.42,
-                pos + 0.42,
-                colors="black",
-                linestyles="-",
-                linewidth=2.2,
-                label=None if shown_majority else "blind: majority answer per subtask",
-            )
-            shown_majority = True
-        history = metrics.get(f"{key}_baseline_history")
-        if _finite(history):
-            ax.hlines(
-                history * 100,
-                pos - 0.42,
-                pos + 0.42,
-                colors="#c00000",
-                linestyles="--",
-                linewidth=2.2,
-                label=None if shown_history else "blind: text-only history rule (Task 6)",
-            )
-            shown_history = True
+        found = {kind: metrics.get(f"{key}_baseline_{kind}") for kind in _BASELINE_STYLES}
+        values = {kind: float(v) for kind, v in found.items() if _finite(v)}
+        for kind, v in values.items():
+            colour, style, label = _BASELINE_STYLES[kind]
+            ax.hlines(v * 100, pos - 0.42, pos + 0.42, colors=colour, linestyles=style, linewidth=2.2,
+                      label=None if kind in labelled else label)  # fmt: skip
+            labelled.add(kind)
         # The bar's value sits inside the bar (just above a very short one), never above a baseline line, where it
         # would read as that line's value; each baseline line carries its own value at its right end.
         inside = value * 100 >= 12
@@ -80,10 +68,9 @@ def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
             pos, value * 100 - 1.5 if inside else value * 100 + 1.0, f"{100 * value:.1f}", ha="center",
             va="top" if inside else "bottom", fontsize=10, fontweight="bold", color="white" if inside else "black",
         )  # fmt: skip
-        for baseline, colour in ((majority, "black"), (history, "#c00000")):
-            if _finite(baseline):
-                ax.text(pos + 0.44, baseline * 100, f"{100 * baseline:.1f}", ha="left", va="center", fontsize=7,
-                        color=colour)  # fmt: skip
+        for kind, v in values.items():
+            ax.text(pos + 0.44, v * 100, f"{100 * v:.1f}", ha="left", va="center", fontsize=7,
+                    color=_BASELINE_STYLES[kind][0])  # fmt: skip
     ax.set_xticks(positions, [_LABELS[name] for _, name in bars], fontsize=9)
     for number in sorted({n for n, _ in bars}):
         centre = sum(p for p, (n, _) in zip(positions, bars) if n == number) / sum(n == number for n, _ in bars)
@@ -104,7 +91,7 @@ def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
     ax.set_title("3D-RAD scores (unweighted mean over subtasks) beside blind baselines", fontsize=11, pad=24)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    if shown_majority or shown_history:
+    if labelled:
         # above the axes, so that it never hides a bar, its interval or its label
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=9, frameon=False)
 
