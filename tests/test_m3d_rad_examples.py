@@ -213,3 +213,24 @@ def test_m3d_augmentations_are_seeded_per_sample_and_on_for_the_released_presets
     assert not finetune.parse_args(
         ["--preset", "llama2-7b", "--init_from", "c", "--bf16", "false", "--augment", "false"]
     )[0].augment
+
+
+def test_tiny_vision_probe_benchmark_runs_both_inputs(capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    spec = importlib.util.spec_from_file_location("vision_probe", EXAMPLES / "benchmarks" / "tiny_vision_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    assert probe.main(["--steps", "4", "--every", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "108 train / 34 test volumes, 18 findings" in out
+    rows = [line for line in out.splitlines() if line.startswith(("as M3D feeds it", "standardised"))]
+    assert len(rows) == 4  # two inputs, steps 2 and 4
+    assert "test balanced accuracy at step 2:" in out
+    # the scorer: perfect, inverted and constant logits on two findings
+    import torch
+
+    targets = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    assert probe.balanced_accuracy(targets * 2 - 1, targets) == 1.0
+    assert probe.balanced_accuracy(1 - targets * 2, targets) == 0.0
+    assert probe.balanced_accuracy(torch.ones(4, 2), targets) == 0.5
