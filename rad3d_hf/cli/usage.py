@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,8 +36,6 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
 def help_text(docstring: str | None) -> str:
     """A module docstring as ``--help`` shows it: without the reStructuredText markup (````literal````, ``:func:``)."""
-    import re
-
     text = re.sub(r":(?:func|class|mod|meth|data):`~?([^`]+)`", r"\1", docstring or "")
     return text.replace("``", "")
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from rad3d_hf.atomic_files import write_text_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +54,10 @@ def read_predictions_file(path: Path, *, repair: bool = False) -> dict[str, str]
             except json.JSONDecodeError:
                 if repair:
                     logger.warning("%s: dropping the incomplete last line (it will be answered again)", path)
-                    _atomic_write_text(path, "".join(lines[:-1]))
+                    write_text_atomically(path, "".join(lines[:-1]))
                 break
             if repair:  # a whole last line without its newline: add it, so the next append starts a new line
-                _atomic_write_text(path, text + "\n")
+                write_text_atomically(path, text + "\n")
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
@@ -114,23 +115,10 @@ def merge_parts(output: Path, order: Sequence[str]) -> int:
     if extra:
         logger.info("%s keeps %d answers of an earlier run that this run did not ask for", output, len(extra))
     lines = [json.dumps({"id": i, "prediction": found[i][0]}, ensure_ascii=False) + "\n" for i in [*order, *extra]]
-    _atomic_write_text(output, "".join(lines))
+    write_text_atomically(output, "".join(lines))
     for part in existing_parts(output):
         part.unlink()
     return len(lines)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 __all__ = [

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -37,6 +36,7 @@ import numpy as np
 import xxhash
 
 from rad3d_hf import __version__
+from rad3d_hf.atomic_files import write_atomically
 from rad3d_hf.volumes.errors import VolumeError
 
 _BLOCK = 4 << 20
@@ -217,14 +217,5 @@ def _is_stale(temporary: Path) -> bool:
 
 
 def _atomic_write(path: Path, write: Callable[[Any], object]) -> None:
-    prefix = f".{path.name}.{_HOST}-{os.getpid()}-"
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    # the writer's host and pid in the temporary name: what _is_stale reads
+    write_atomically(path, write, tag=f"{_HOST}-{os.getpid()}-")

@@ -24,7 +24,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rad3d_hf import __version__
+from rad3d_hf.atomic_files import write_bytes_atomically
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -124,7 +124,7 @@ def _work(task: tuple[str, str, str, dict[str, Any] | None, Callable[[str], np.n
         np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
         data = buffer.getbuffer()
         # No fsync per volume (it costs more than the write): a file torn by a power cut fails its checksum on resume.
-        _atomic_write_bytes(target, data, sync=False)
+        write_bytes_atomically(target, data, sync=False)
         record = {**identity, "shape": list(array.shape), "dtype": str(array.dtype),
                   "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
         return {"name": name, "status": "written", "entry": record}
@@ -132,23 +132,9 @@ def _work(task: tuple[str, str, str, dict[str, Any] | None, Callable[[str], np.n
         return {"name": name, "status": "failed", "source": source, "error": f"{type(error).__name__}: {error}"}
 
 
-def _atomic_write_bytes(path: Path, data: memoryview | bytes, *, sync: bool = True) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-            f.flush()
-            if sync:
-                os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _save_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
     text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
-    _atomic_write_bytes(out_dir / MANIFEST, text.encode("utf-8"))
+    write_bytes_atomically(out_dir / MANIFEST, text.encode("utf-8"))
 
 
 def _results(tasks: list[tuple], workers: int) -> Iterator[dict[str, Any]]:
