@@ -1,8 +1,11 @@
 """Fine-tune M3D-RAD on 3D-RAD with the transformers Trainer, then answer the test split and score it.
 
 Presets:
-  tiny       a random ~0.3M-parameter model (1x16x64x64 input) on the built-in demo data: CPU, about 2-3 minutes
-             (README.md states the measured time).
+  tiny       a random ~0.45M-parameter model (1x16x64x64 input) on the built-in demo data, CPU, in two stages:
+             stage 1 (``--vision-pretrain-steps``) trains the vision tower alone on the train split's Task 4 labels,
+             then the Trainer fine-tunes the rest on the questions with the vision tower frozen
+             (``--freeze-vision-tower``) and each volume's features computed once (``--cache-patch-features``).
+             About 8 minutes on 2 cores (README.md states the measured time).
   phi3-4b    M3D-RAD's recipe from M3D-LaMed-Phi-3-4B (LoRA r16/alpha 32 on the language model, the rest trained
              fully, lr 5e-5, batch 8 per device, cosine, warmup 0.03, bf16, max length 512, 5 epochs, seed 42).
   llama2-7b  the same from M3D-LaMed-Llama-2-7B, 4 epochs.
@@ -74,6 +77,19 @@ class ModelArguments:
             "help": "M3D's MONAI augmentations of the training images, seeded per sample (default: on, except tiny)"
         },
     )
+    vision_pretrain_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "stage 1: steps training the vision tower on the train split's Task 4 labels (tiny 1200, else 0)"
+        },
+    )
+    freeze_vision_tower: bool | None = field(
+        default=None, metadata={"help": "keep the vision tower fixed while fine-tuning (default: on after stage 1)"}
+    )
+    cache_patch_features: bool | None = field(
+        default=None,
+        metadata={"help": "run each distinct volume through the frozen vision tower once (tiny: on when frozen)"},
+    )
     compare_single: bool | None = field(
         default=None,
         metadata={"help": "also train the single-scan model with the same seed and budget and compare (tiny-temporal)"},
@@ -138,7 +154,11 @@ def preset_defaults(preset: str) -> dict:
         dataloader_num_workers=4,  # volumes decode in the workers: about 1 s per CT-RATE volume on one core
     )
     if base_preset(preset) == "tiny":
-        defaults.update(do_predict=True, save_strategy="no", use_cpu=True, dataloader_num_workers=0)
+        # batches of like length: a batch of short Task 4 questions is not padded to the longest open answer
+        defaults.update(do_predict=True, save_strategy="no", use_cpu=True, train_sampling_strategy="group_by_length")
+        defaults.update(eval_strategy="no")  # the run ends by answering the whole test split anyway
+        # one worker reads and collates on the second core (keeping its preprocessed volumes across epochs)
+        defaults.update(dataloader_num_workers=1, dataloader_persistent_workers=True)
     if preset == "tiny-temporal":  # the comparison: trained and scored on the temporal tasks
         defaults.update(eval_strategy="no", logging_steps=25, dataset_config="task5,task6")
     return defaults
@@ -164,6 +184,18 @@ def parse_args(argv: list[str]):
         model_args.lora = not tiny
     if model_args.augment is None:
         model_args.augment = not tiny
+    if model_args.vision_pretrain_steps is None:
+        model_args.vision_pretrain_steps = 1200 if tiny else 0
+    if model_args.freeze_vision_tower is None:
+        model_args.freeze_vision_tower = model_args.vision_pretrain_steps > 0
+    if model_args.cache_patch_features is None:
+        model_args.cache_patch_features = tiny and model_args.freeze_vision_tower and not model_args.augment
+    if model_args.cache_patch_features and (model_args.augment or not model_args.freeze_vision_tower):
+        raise SystemExit("--cache_patch_features needs --freeze_vision_tower true and --augment false")
+    if model_args.vision_pretrain_steps and data_args.streaming:
+        raise SystemExit(
+            "stage 1 reads every Task 4 volume of the train split: with --streaming pass --vision_pretrain_steps 0"
+        )
     if model_args.max_new_tokens is None:
         model_args.max_new_tokens = 32 if tiny else 256
     if data_args.prior_volumes is None:
@@ -296,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if training_args.process_index == 0 else logging.WARNING,
         format="%(asctime)s %(name)s: %(message)s",
     )
+    from rad3d_hf.models.m3d_rad.presets import base_preset
+
+    if base_preset(model_args.preset) == "tiny":
+        torch.set_num_threads(1)  # tiny ops: a second thread only waits on the first, badly so on a busy machine
     if not model_args.compare_single:
         run(model_args.preset, model_args, data_args, training_args, Path(training_args.output_dir))
     else:
@@ -310,14 +346,10 @@ def compare(model_args: ModelArguments, data_args: DataArguments, training_args)
     import copy
     from dataclasses import replace
 
-    import torch
-
     from rad3d_hf.models.m3d_rad.presets import base_preset
     from rad3d_hf.scoring import score
     from rad3d_hf.scoring.temporal_comparison import blind_predictions, temporal_table
 
-    if base_preset(model_args.preset) == "tiny":
-        torch.set_num_threads(1)  # tiny ops: a second thread only waits on the first, badly so on a busy machine
     root, single = Path(training_args.output_dir), replace(data_args, prior_volumes=False, history="text")
     reports = {
         "temporal": run(model_args.preset, model_args, data_args, copy.deepcopy(training_args), root / "temporal")
@@ -338,6 +370,8 @@ def compare(model_args: ModelArguments, data_args: DataArguments, training_args)
 
 def run(preset: str, model_args: ModelArguments, data_args: DataArguments, training_args, output_dir: Path):
     """Fine-tune ``preset``, save it, then (``--do_predict``) answer and score the test split: the report or None."""
+    from dataclasses import replace
+
     from transformers import set_seed
 
     from rad3d_hf import M3DTransform
@@ -346,6 +380,7 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
     from rad3d_hf.models.m3d_rad.lora import apply_lora
     from rad3d_hf.models.m3d_rad.presets import RECIPES, base_preset
     from rad3d_hf.models.m3d_rad.trainer import AugmentationEpoch, M3DRadTrainer
+    from rad3d_hf.models.m3d_rad.vision_pretraining import pretrain_vision_on_split
     from rad3d_hf.transforms import M3DAugment
     from rad3d_hf.transforms.memo import MemoizedTransform
 
@@ -355,21 +390,41 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
     model, processor = build_model(model_args, data_args, training_args.seed, recipe.max_length, preset)
     if training_args.gradient_checkpointing:
         training_args.gradient_checkpointing_kwargs = {"use_reentrant": False}
-    if model_args.lora:
-        model = apply_lora(model, r=recipe.lora_r, alpha=recipe.lora_alpha, dropout=recipe.lora_dropout)
-    base = model.get_base_model() if model_args.lora else model
-    image_size = tuple(base.config.vision_config.image_size)
+    image_size = tuple(model.config.vision_config.image_size)
     transform = M3DTransform(size=image_size)
     if base_preset(preset) == "tiny":
         # A demo volume is a current scan and an earlier one of many questions: preprocess each file once.
-        transform = MemoizedTransform(transform, max_items=512)
+        transform = MemoizedTransform(transform, max_items=1024)
+    train = load_split(data_args, data_args.train_split, streaming=data_args.streaming)
+    if "volume" not in (train.column_names or []):
+        raise SystemExit("the rows have no CT volumes: pass --volumes-dir DIR (or --demo true)")
+    if model_args.vision_pretrain_steps:
+        # all of the train split's Task 4 labels, whichever questions the model is then fine-tuned on
+        labelled = load_split(
+            replace(data_args, dataset_config="task4", prior_volumes=False), data_args.train_split, streaming=False
+        )
+        stage1 = pretrain_vision_on_split(
+            model, labelled, transform, steps=model_args.vision_pretrain_steps, seed=training_args.seed
+        )
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "vision_pretraining.json").write_text(json.dumps(stage1.to_dict(), indent=2) + "\n")
+        logger.info("stage 1: vision tower trained on %d volumes' labels, loss %.4f", stage1.volumes, stage1.losses[-1])
+    if model_args.freeze_vision_tower:
+        model.vision_tower.requires_grad_(False)
+    if model_args.cache_patch_features:
+        model.cache_patch_features(max_items=4096)
+    if model_args.lora:
+        model = apply_lora(
+            model,
+            r=recipe.lora_r,
+            alpha=recipe.lora_alpha,
+            dropout=recipe.lora_dropout,
+            freeze_vision_tower=model_args.freeze_vision_tower,
+        )
     # M3D's augmentations run in the DataLoader workers on the preprocessed image, seeded per (seed, epoch, id).
     augment = M3DAugment(seed=training_args.seed) if model_args.augment else None
     train_collator = M3DRadCollator(processor, image_transform=transform, augment=augment)
     predict_collator = PredictionCollator(processor, image_transform=transform)
-    train = load_split(data_args, data_args.train_split, streaming=data_args.streaming)
-    if "volume" not in (train.column_names or []):
-        raise SystemExit("the rows have no CT volumes: pass --volumes-dir DIR (or --demo true)")
     if data_args.streaming:
         if training_args.max_steps <= 0:
             raise SystemExit("--streaming needs --max-steps N (a stream has no length to count epochs by)")
@@ -381,13 +436,18 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
     elif data_args.max_train_samples is not None:
         train = train.select(range(min(data_args.max_train_samples, len(train))))
     test = load_split(data_args, data_args.test_split, streaming=False)
-    eval_rows = first_rows(test.shuffle(seed=training_args.seed), data_args.max_eval_samples)
+    eval_set = test.shuffle(seed=training_args.seed)
+    eval_set = eval_set.select(range(min(data_args.max_eval_samples, len(eval_set))))
+    eval_rows = list(eval_set)
+    if training_args.train_sampling_strategy == "group_by_length" and not data_args.streaming:
+        train = with_lengths(train, processor, training_args.length_column_name)
+        eval_set = with_lengths(eval_set, processor, training_args.length_column_name)
 
     trainer = M3DRadTrainer(
         model=model,
         args=training_args,
         train_dataset=train,
-        eval_dataset=eval_rows if training_args.eval_strategy != "no" else None,
+        eval_dataset=eval_set if training_args.eval_strategy != "no" else None,
         data_collator=train_collator,
         processing_class=processor.tokenizer,
         generation_rows=eval_rows if training_args.eval_strategy != "no" else (),
@@ -412,6 +472,12 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
         test_rows = first_rows(test, data_args.max_predict_samples)
         report = answer_and_compare(trainer, test_rows, output_dir, processor, image_size, seed=training_args.seed)
     return report
+
+
+def with_lengths(dataset, processor, column: str):
+    """``dataset`` with a ``column`` of token counts (prompt and target, one scan) for ``group_by_length``."""
+    qa = dataset.select_columns([c for c in QA_COLUMNS if c in dataset.column_names])
+    return dataset.add_column(column, [len(processor.encode(row, with_target=True)["input_ids"]) for row in qa])
 
 
 def answer_and_compare(trainer, test_rows: list[dict], output_dir: Path, processor, image_size, *, seed: int):

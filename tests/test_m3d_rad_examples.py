@@ -133,6 +133,8 @@ def test_tiny_preset_end_to_end(tmp_path):
         "12",
         "--disable_tqdm",
         "true",
+        "--vision_pretrain_steps",
+        "5",
     ]
     assert finetune.main(argv) == 0
 
@@ -184,6 +186,26 @@ def test_tiny_preset_end_to_end(tmp_path):
             assert record["prediction"] == by_id[record["id"]]
 
 
+@pytest.mark.slow
+def test_tiny_model_answers_from_the_image(tmp_path, capsys):
+    """A short run on three Task 4 findings reads the volumes: far above its blanked-volume run, which is the prior."""
+    _pipeline_or_skip()
+    finetune = load_example("finetune_m3d_rad")
+    out = tmp_path / "run"
+    findings = "task4_emphysema,task4_atelectasis,task4_peribronchial_thickening"
+    argv = ["--preset", "tiny", "--dataset_config", findings, "--output_dir", str(out), "--disable_tqdm", "true"]
+    assert finetune.main([*argv, "--vision_pretrain_steps", "300", "--max_steps", "300", "--eval_strategy", "no"]) == 0
+    stage1 = json.loads((out / "vision_pretraining.json").read_text())
+    assert stage1["steps"] == 300 and stage1["seed"] == 42 and len(stage1["findings"]) == 18  # all Task 4 labels
+    report = json.loads((out / "scores.json").read_text())
+    assert report["n"] == 102 and report["task4/balanced_accuracy"] >= 0.75, report["task4/balanced_accuracy"]
+    # the printed comparison: model, blanked volumes, blind (percent)
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("4 Existence Detection"))
+    model, blanked, blind = (float(v) for v in row.split()[-3:])
+    assert model == round(100 * report["task4/balanced_accuracy"], 1) and blind == 50.0
+    assert blanked <= 55.0 < 75.0 <= model
+
+
 def test_m3d_augmentations_are_seeded_per_sample_and_on_for_the_released_presets():
     torch = pytest.importorskip("torch")
     pytest.importorskip("monai")
@@ -223,7 +245,7 @@ def test_tiny_vision_probe_benchmark_runs_both_inputs(capsys):
     spec.loader.exec_module(probe)
     assert probe.main(["--steps", "4", "--every", "2"]) == 0
     out = capsys.readouterr().out
-    assert "108 train / 34 test volumes, 18 findings" in out
+    assert "396 train / 34 test volumes, 18 findings" in out
     rows = [line for line in out.splitlines() if line.startswith(("as M3D feeds it", "standardised"))]
     assert len(rows) == 4  # two inputs, steps 2 and 4
     assert "test balanced accuracy at step 2:" in out

@@ -94,7 +94,12 @@ def released(tmp_path_factory):
     }
     torch.manual_seed(0)
     source = M3DRadForCausalLM(
-        M3DRadConfig(vision_config=dict(TINY_VISION), text_config=dict(text), image_token_id=ids["<im_patch>"])
+        # M3D reads its input as given: no standardisation, unlike the tiny preset
+        M3DRadConfig(
+            vision_config={**TINY_VISION, "pixel_mean": 0.0, "pixel_std": 1.0},
+            text_config=dict(text),
+            image_token_id=ids["<im_patch>"],
+        )
     ).eval()
     config = dict(
         text,

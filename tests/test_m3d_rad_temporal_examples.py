@@ -22,6 +22,7 @@ def test_tiny_temporal_compares_with_the_single_scan_model_and_predicts_with_pri
     finetune = load_example("finetune_m3d_rad")
     out = tmp_path / "cmp"
     argv = ["--preset", "tiny-temporal", "--output_dir", str(out), "--max_steps", "3", "--disable_tqdm", "true"]
+    argv += ["--vision_pretrain_steps", "3"]
     argv += ["--max_predict_samples", "12", "--max_new_tokens", "6"]
     assert finetune.main(argv) == 0
 

@@ -3,8 +3,9 @@
     python examples/benchmarks/tiny_vision_probe.py                  # ~1-2 min on one CPU core
     python examples/benchmarks/tiny_vision_probe.py --steps 1000 --seed 1
 
-The quickstart's tiny model answers Task 4 at the blind 0.50. This separates the vision side from the language model:
-the tiny preset's ViT and projector (same seed, same weights as ``build_tiny``) with a linear head on the flattened
+Why the tiny preset standardises its input inside the model (``pixel_mean``/``pixel_std`` of its vision config). This
+takes the vision side alone: the tiny preset's ViT and projector (same seed, same weights as ``build_tiny``, its
+standardisation switched off so that the probe controls the input) with a linear head on the flattened
 image tokens are trained on the 18 Task 4 labels of the demo train volumes (binary cross-entropy, AdamW, seeded
 batches) and scored on the demo test volumes by balanced accuracy, averaged over the findings. Two inputs, in the same
 process on the same volumes and draws: M3DTransform's output as M3D feeds it ([0, 1] after min-max), and the same
@@ -50,6 +51,7 @@ def train_probe(train, test, *, steps: int, seed: int, every: int) -> list[tuple
     from rad3d_hf.models.m3d_rad.presets import build_tiny
 
     model, _ = build_tiny(["probe"] * 4, seed=seed)
+    model.config.vision_config.pixel_mean, model.config.vision_config.pixel_std = 0.0, 1.0  # the input as given
     (x_train, y_train), (x_test, y_test) = train, test
     tokens = model.get_image_features(x_train[:1]).shape[1]
     with torch.random.fork_rng(devices=[]):
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(x_train)} train / {len(x_test)} test volumes, {len(findings)} findings; input mean {mean:.3f}, "
         f"standard deviation {std:.3f}, mean per-voxel spread across train volumes {x_train.std(0).mean().item():.3f}"
+        f" (the tiny preset standardises by {TINY_VISION['pixel_mean']} and {TINY_VISION['pixel_std']})"
     )
     inputs = {
         "as M3D feeds it ([0, 1])": (x_train, x_test),

@@ -16,7 +16,9 @@ class M3DRadVisionConfig(PreTrainedConfig):
     """The 3D vision tower: ``monai.networks.nets.ViT`` arguments, named the transformers way.
 
     ``image_size`` and ``patch_size`` are (depth, height, width); every image size must be a multiple of its patch
-    size, and the patch grid a multiple of the projector's pooling size.
+    size, and the patch grid a multiple of the projector's pooling size. ``pixel_mean`` and ``pixel_std`` standardise
+    the input inside the model, ``(x - pixel_mean) / pixel_std``, as SAM and Detectron2 keep theirs: the defaults
+    (0, 1) leave it as M3D-LaMed reads it, so released checkpoints are unchanged.
     """
 
     model_type = "m3d_rad_vision"
@@ -31,6 +33,8 @@ class M3DRadVisionConfig(PreTrainedConfig):
     num_attention_heads: int = 12
     dropout_rate: float = 0.0
     qkv_bias: bool = False
+    pixel_mean: float = 0.0
+    pixel_std: float = 1.0
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -43,6 +47,9 @@ class M3DRadVisionConfig(PreTrainedConfig):
         for size, patch in zip(self.image_size, self.patch_size):
             if patch <= 0 or size % patch:
                 raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        self.pixel_mean, self.pixel_std = float(self.pixel_mean), float(self.pixel_std)
+        if not self.pixel_std > 0:
+            raise ValueError(f"pixel_std must be positive, got {self.pixel_std}")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
                 f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_attention_heads}"

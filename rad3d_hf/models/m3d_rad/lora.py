@@ -23,8 +23,13 @@ def language_model_linear_names(model: nn.Module) -> list[str]:
     ]
 
 
-def apply_lora(model: nn.Module, *, r: int = 16, alpha: int = 32, dropout: float = 0.05):
-    """Wrap ``model`` (an :class:`M3DRadForCausalLM`) in a peft ``PeftModel`` with M3D-RAD's recipe."""
+def apply_lora(
+    model: nn.Module, *, r: int = 16, alpha: int = 32, dropout: float = 0.05, freeze_vision_tower: bool = False
+):
+    """Wrap ``model`` (an :class:`M3DRadForCausalLM`) in a peft ``PeftModel`` with M3D-RAD's recipe.
+
+    ``freeze_vision_tower`` (M3D's flag of that name) leaves the vision tower out of the trained modules.
+    """
     from peft import LoraConfig, get_peft_model
 
     targets = language_model_linear_names(model)
@@ -36,7 +41,7 @@ def apply_lora(model: nn.Module, *, r: int = 16, alpha: int = 32, dropout: float
         lora_dropout=dropout,
         # Exact names: suffix matching on short names like "q_proj" would also catch Linear layers elsewhere.
         target_modules=targets,
-        modules_to_save=list(FULLY_TRAINED)
+        modules_to_save=[m for m in FULLY_TRAINED if not (freeze_vision_tower and m == "vision_tower")]
         + (["scan_positions"] if getattr(model, "scan_positions", None) is not None else []),
         bias="none",
         task_type="CAUSAL_LM",

@@ -17,6 +17,7 @@ from transformers.activations import ACT2FN
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from rad3d_hf.models.m3d_rad.configuration_m3d_rad import M3DRadConfig, M3DRadVisionConfig
+from rad3d_hf.models.m3d_rad.patch_feature_cache import PatchFeatureCache
 from rad3d_hf.models.m3d_rad.temporal import ScanPositionEmbedding, scan_features
 
 
@@ -137,7 +138,16 @@ class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
         self.mm_projector = M3DRadProjector(config)
         self.scan_positions = ScanPositionEmbedding(config) if config.max_prior_volumes > 0 else None
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        self.patch_feature_cache: PatchFeatureCache | None = None
         self.post_init()
+
+    def cache_patch_features(self, max_items: int | None = 1024) -> None:
+        """Compute each distinct image's ViT features once and reuse them (``None``: stop and forget them).
+
+        For a frozen vision tower fed the same preprocessed volumes again and again (fine-tuning without
+        augmentation). A tower that could change its output is a RuntimeError at the next forward.
+        """
+        self.patch_feature_cache = None if max_items is None else PatchFeatureCache(max_items)
 
     # Embedding accessors delegate to the language model so resize_token_embeddings and peft work unchanged.
     def get_input_embeddings(self) -> nn.Module:
@@ -163,7 +173,15 @@ class M3DRadForCausalLM(M3DRadPreTrainedModel, GenerationMixin):
                 f"pixel_values must have shape (batch, {', '.join(map(str, expected))}), "
                 f"got {tuple(pixel_values.shape)}"
             )
+        if self.patch_feature_cache is not None:
+            return self.patch_feature_cache.features(self.vision_tower, pixel_values, self._patch_features)
+        return self._patch_features(pixel_values)
+
+    def _patch_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         pixel_values = pixel_values.to(dtype=self.vision_tower.norm.weight.dtype)
+        vision = self.config.vision_config
+        if (vision.pixel_mean, vision.pixel_std) != (0.0, 1.0):
+            pixel_values = (pixel_values - vision.pixel_mean) / vision.pixel_std
         hidden, _ = self.vision_tower(pixel_values)
         return hidden[:, 1:]  # as M3D's "patch" feature selection does
 
