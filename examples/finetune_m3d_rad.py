@@ -436,9 +436,8 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
     elif data_args.max_train_samples is not None:
         train = train.select(range(min(data_args.max_train_samples, len(train))))
     test = load_split(data_args, data_args.test_split, streaming=False)
-    eval_set = test.shuffle(seed=training_args.seed)
-    eval_set = eval_set.select(range(min(data_args.max_eval_samples, len(eval_set))))
-    eval_rows = list(eval_set)
+    eval_set = test.shuffle(seed=training_args.seed).select(range(min(data_args.max_eval_samples, len(test))))
+    eval_rows = first_rows(eval_set, None)
     if training_args.train_sampling_strategy == "group_by_length" and not data_args.streaming:
         train = with_lengths(train, processor, training_args.length_column_name)
         eval_set = with_lengths(eval_set, processor, training_args.length_column_name)

@@ -58,7 +58,7 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     # The tiny model starts from random weights, so it needs a far larger step than LoRA on a pretrained model, and
-    # about 2,000 steps of 32 before its language model reads the image tokens (stage 1 has trained the vision tower).
+    # many steps of 32 before its language model reads the image tokens (stage 1 has trained the vision tower).
     "tiny": Recipe(learning_rate=2e-3, per_device_train_batch_size=32, num_train_epochs=9, bf16=False, max_length=256),
     "phi3-4b": Recipe(learning_rate=5e-5, per_device_train_batch_size=8, num_train_epochs=5),
     "llama2-7b": Recipe(learning_rate=5e-5, per_device_train_batch_size=8, num_train_epochs=4),

@@ -124,8 +124,7 @@ def pretrain_vision(
     target = torch.from_numpy(labels.labels)
     known = torch.from_numpy(labels.known).float()
     generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        tokens, width = model.get_image_features(images[:1].float()).shape[1:]
+    tokens, width = model.config.num_image_tokens, model.config.text_config.hidden_size
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         each_token = nn.Linear(width, len(labels.findings))
