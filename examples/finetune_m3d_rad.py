@@ -5,7 +5,7 @@ Presets:
              stage 1 (``--vision-pretrain-steps``) trains the vision tower alone on the train split's Task 4 labels,
              then the Trainer fine-tunes the rest on the questions with the vision tower frozen
              (``--freeze-vision-tower``) and each volume's features computed once (``--cache-patch-features``).
-             About 8 minutes on 2 cores (README.md states the measured time).
+             About 8 minutes on 2 cores (README.md states the measured time and scores).
   phi3-4b    M3D-RAD's recipe from M3D-LaMed-Phi-3-4B (LoRA r16/alpha 32 on the language model, the rest trained
              fully, lr 5e-5, batch 8 per device, cosine, warmup 0.03, bf16, max length 512, 5 epochs, seed 42).
   llama2-7b  the same from M3D-LaMed-Llama-2-7B, 4 epochs.
@@ -351,10 +351,13 @@ def compare(model_args: ModelArguments, data_args: DataArguments, training_args)
     from rad3d_hf.scoring.temporal_comparison import blind_predictions, temporal_table
 
     root, single = Path(training_args.output_dir), replace(data_args, prior_volumes=False, history="text")
+    shared: dict = {}  # the single-scan model starts as the temporal one: the same stage 1, trained once
     reports = {
-        "temporal": run(model_args.preset, model_args, data_args, copy.deepcopy(training_args), root / "temporal")
+        "temporal": run(
+            model_args.preset, model_args, data_args, copy.deepcopy(training_args), root / "temporal", shared
+        )
     }
-    reports["single"] = run(base_preset(model_args.preset), model_args, single, training_args, root / "single")
+    reports["single"] = run(base_preset(model_args.preset), model_args, single, training_args, root / "single", shared)
     if not training_args.do_predict or training_args.process_index != 0:
         return {}
     test = load_split(data_args, data_args.test_split, streaming=False, with_volumes=False)
@@ -368,10 +371,18 @@ def compare(model_args: ModelArguments, data_args: DataArguments, training_args)
     return out
 
 
-def run(preset: str, model_args: ModelArguments, data_args: DataArguments, training_args, output_dir: Path):
-    """Fine-tune ``preset``, save it, then (``--do_predict``) answer and score the test split: the report or None."""
-    from dataclasses import replace
+def run(
+    preset: str,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args,
+    output_dir: Path,
+    shared: dict | None = None,
+):
+    """Fine-tune ``preset``, save it, then (``--do_predict``) answer and score the test split: the report or None.
 
+    ``shared`` (a dict kept across runs of one process) lets a second run reuse the first one's stage 1.
+    """
     from transformers import set_seed
 
     from rad3d_hf import M3DTransform
@@ -380,7 +391,6 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
     from rad3d_hf.models.m3d_rad.lora import apply_lora
     from rad3d_hf.models.m3d_rad.presets import RECIPES, base_preset
     from rad3d_hf.models.m3d_rad.trainer import AugmentationEpoch, M3DRadTrainer
-    from rad3d_hf.models.m3d_rad.vision_pretraining import pretrain_vision_on_split
     from rad3d_hf.transforms import M3DAugment
     from rad3d_hf.transforms.memo import MemoizedTransform
 
@@ -399,13 +409,7 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
     if "volume" not in (train.column_names or []):
         raise SystemExit("the rows have no CT volumes: pass --volumes-dir DIR (or --demo true)")
     if model_args.vision_pretrain_steps:
-        # all of the train split's Task 4 labels, whichever questions the model is then fine-tuned on
-        labelled = load_split(
-            replace(data_args, dataset_config="task4", prior_volumes=False), data_args.train_split, streaming=False
-        )
-        stage1 = pretrain_vision_on_split(
-            model, labelled, transform, steps=model_args.vision_pretrain_steps, seed=training_args.seed
-        )
+        stage1 = vision_stage(model, data_args, transform, model_args.vision_pretrain_steps, training_args.seed, shared)
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "vision_pretraining.json").write_text(json.dumps(stage1.to_dict(), indent=2) + "\n")
         logger.info("stage 1: vision tower trained on %d volumes' labels, loss %.4f", stage1.volumes, stage1.losses[-1])
@@ -471,6 +475,42 @@ def run(preset: str, model_args: ModelArguments, data_args: DataArguments, train
         test_rows = first_rows(test, data_args.max_predict_samples)
         report = answer_and_compare(trainer, test_rows, output_dir, processor, image_size, seed=training_args.seed)
     return report
+
+
+def vision_stage(model, data_args: DataArguments, transform, steps: int, seed: int, shared: dict | None):
+    """Stage 1 on all of the train split's Task 4 labels, whichever questions the model is then fine-tuned on.
+
+    A second model with the same initial vision weights and config, data, steps and seed (the single-scan model of
+    ``--compare_single``) would train to the same weights, so it gets a copy of the first one's from ``shared``.
+    """
+    import hashlib
+    from dataclasses import replace
+
+    from rad3d_hf.models.m3d_rad.vision_pretraining import pretrain_vision_on_split
+
+    parts = {"vision_tower": model.vision_tower, "mm_projector": model.mm_projector}
+    # everything stage 1 depends on: its settings, the labelled volumes' source, the vision config and initial weights
+    source = (steps, seed, data_args.data_dir, data_args.demo, data_args.volumes_dir, data_args.volume_format)
+    digest = hashlib.blake2b(repr((*source, data_args.train_split)).encode(), digest_size=16)
+    digest.update(model.config.vision_config.to_json_string().encode())
+    for part in parts.values():
+        for name, tensor in sorted(part.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    key = digest.hexdigest()
+    if shared is not None and shared.get("key") == key:
+        for name, part in parts.items():
+            part.load_state_dict(shared["weights"][name])
+        logger.info("stage 1: the same initial vision weights, steps and seed as the run before: its weights reused")
+        return shared["record"]
+    labelled = load_split(
+        replace(data_args, dataset_config="task4", prior_volumes=False), data_args.train_split, streaming=False
+    )
+    record = pretrain_vision_on_split(model, labelled, transform, steps=steps, seed=seed)
+    if shared is not None:
+        weights = {n: {k: v.detach().clone() for k, v in p.state_dict().items()} for n, p in parts.items()}
+        shared.update(key=key, weights=weights, record=record)
+    return record
 
 
 def with_lengths(dataset, processor, column: str):

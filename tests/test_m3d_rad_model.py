@@ -220,7 +220,7 @@ def test_image_token_count_mismatch_is_an_error(tiny):
     model, processor = tiny
     batch = M3DRadCollator(processor, with_target=False)(with_images(synthetic_rows()[:1], model.config))
     batch["input_ids"][0, -1] = processor.image_token_id
-    with pytest.raises(ValueError, match="exactly 32 image tokens"):
+    with pytest.raises(ValueError, match=f"exactly {model.config.num_image_tokens} image tokens"):
         model(**batch)
     with pytest.raises(ValueError, match="pixel_values must have shape"):
         model.get_image_features(torch.zeros(1, 1, 8, 8, 8))

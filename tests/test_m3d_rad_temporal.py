@@ -75,8 +75,9 @@ def test_one_marked_span_per_scan_and_features_in_time_order(pair):
     r = row(0, 5, 2)
     text = proc.prompt_text(r, 2)
     assert text.startswith("Earlier scan 1: <im_patch>") and "\nEarlier scan 2: <im_patch>" in text
-    assert "<im_patch>\nCurrent scan: <im_patch>" in text and text.count("<im_patch>") == 3 * 32
-    assert proc.prompt_text(r, 0).startswith("<im_patch>" * 32 + " How has")
+    n = model.config.num_image_tokens
+    assert "<im_patch>\nCurrent scan: <im_patch>" in text and text.count("<im_patch>") == 3 * n
+    assert proc.prompt_text(r, 0).startswith("<im_patch>" * n + " How has")
     with torch.no_grad():
         model.scan_positions.weight.copy_(torch.arange(3.0)[:, None].expand(3, model.config.text_config.hidden_size))
     try:
@@ -93,7 +94,7 @@ def test_one_marked_span_per_scan_and_features_in_time_order(pair):
         positions = (ids[0] == proc.image_token_id).nonzero().flatten()
         # oldest earlier scan: 2 scans back; latest: 1; current: 0
         for k, (features, back) in enumerate(((oldest, 2.0), (latest, 1.0), (current, 0.0))):
-            assert torch.allclose(merged[0, positions[32 * k : 32 * (k + 1)]], features + back, atol=1e-5)
+            assert torch.allclose(merged[0, positions[n * k : n * (k + 1)]], features + back, atol=1e-5)
     finally:
         with torch.no_grad():
             model.scan_positions.weight.zero_()
@@ -113,7 +114,8 @@ def test_mixed_batch_pads_and_generates_like_one_by_one(pair):
     batch = collate(rows)
     assert batch["prior_mask"].tolist() == [[True, True], [False, False], [True, False], [False, False]]
     counts = (batch["input_ids"] == proc.image_token_id).sum(1).tolist()
-    assert counts == [96, 32, 64, 32]  # Task 4 reads no earlier scans; Task 6 does with history="both"
+    n = model.config.num_image_tokens
+    assert counts == [3 * n, n, 2 * n, n]  # Task 4 reads no earlier scans; Task 6 does with history="both"
     with torch.no_grad():
         together = generate_answers(model, proc, batch, max_new_tokens=5)
         alone = [generate_answers(model, proc, collate([r]), max_new_tokens=5)[0] for r in rows]

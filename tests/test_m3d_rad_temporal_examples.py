@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import sys
 
 import pytest
@@ -17,8 +18,11 @@ def _needs_training_stack() -> None:
 
 
 @pytest.mark.slow
-def test_tiny_temporal_compares_with_the_single_scan_model_and_predicts_with_priors(tmp_path, capsys):
+def test_tiny_temporal_compares_with_the_single_scan_model_and_predicts_with_priors(tmp_path, capsys, caplog):
     _needs_training_stack()
+    import torch
+
+    caplog.set_level(logging.INFO, logger="finetune_m3d_rad")
     finetune = load_example("finetune_m3d_rad")
     out = tmp_path / "cmp"
     argv = ["--preset", "tiny-temporal", "--output_dir", str(out), "--max_steps", "3", "--disable_tqdm", "true"]
@@ -34,6 +38,15 @@ def test_tiny_temporal_compares_with_the_single_scan_model_and_predicts_with_pri
     temporal_config = json.loads((out / "temporal" / "final" / "config.json").read_text())
     single_config = json.loads((out / "single" / "final" / "config.json").read_text())
     assert temporal_config["max_prior_volumes"] == 2 and single_config["max_prior_volumes"] == 0
+    # one stage 1 for both: the single-scan model gets the temporal one's frozen vision tower, not a second run
+    from safetensors.torch import load_file
+
+    towers = [load_file(out / name / "final" / "model.safetensors") for name in ("temporal", "single")]
+    keys = [k for k in towers[0] if k.startswith("vision_tower.")]
+    assert keys and all(torch.equal(towers[0][k], towers[1][k]) for k in keys)
+    stage1 = [(out / name / "vision_pretraining.json").read_text() for name in ("temporal", "single")]
+    assert stage1[0] == stage1[1]
+    assert any("weights reused" in r.getMessage() for r in caplog.records)
     # same seed and budget: both trained the same number of steps
     for name in ("single", "temporal"):
         state = json.loads((out / name / "trainer_state.json").read_text())
