@@ -80,11 +80,15 @@ class ModelArguments:
     vision_pretrain_steps: int | None = field(
         default=None,
         metadata={
-            "help": "stage 1: steps training the vision tower on the train split's Task 4 labels (tiny 1200, else 0)"
+            "help": "stage 1: steps training the vision tower on the train split's Task 4 labels (tiny 1200, else and "
+            "from a tiny --init_from 0)"
         },
     )
     freeze_vision_tower: bool | None = field(
-        default=None, metadata={"help": "keep the vision tower fixed while fine-tuning (default: on after stage 1)"}
+        default=None,
+        metadata={
+            "help": "keep the vision tower fixed while fine-tuning (default: on after stage 1 or from a tiny --init_from)"
+        },
     )
     cache_patch_features: bool | None = field(
         default=None,
@@ -184,10 +188,13 @@ def parse_args(argv: list[str]):
         model_args.lora = not tiny
     if model_args.augment is None:
         model_args.augment = not tiny
+    # A tiny checkpoint passed to --init_from (e.g. the quickstart's) has had its stage 1: its language model reads
+    # that vision tower's features, so the tower stays as it is (frozen) instead of being trained again.
+    tiny_checkpoint = tiny and model_args.init_from is not None
     if model_args.vision_pretrain_steps is None:
-        model_args.vision_pretrain_steps = 1200 if tiny else 0
+        model_args.vision_pretrain_steps = 1200 if tiny and not tiny_checkpoint else 0
     if model_args.freeze_vision_tower is None:
-        model_args.freeze_vision_tower = model_args.vision_pretrain_steps > 0
+        model_args.freeze_vision_tower = model_args.vision_pretrain_steps > 0 or tiny_checkpoint
     if model_args.cache_patch_features is None:
         model_args.cache_patch_features = tiny and model_args.freeze_vision_tower and not model_args.augment
     if model_args.cache_patch_features and (model_args.augment or not model_args.freeze_vision_tower):

@@ -54,6 +54,10 @@ TEMPORAL_OPTIONS: tuple[str, ...] = (
     "New Lesion (Absent previously, now present)",
     "No Abnormality (Always absent)",
 )
+# What each temporal option says of the finding: present on the current scan (refractory, new), and present on an
+# earlier scan (refractory, resolved). The current scan alone decides only the first.
+TEMPORAL_PRESENT_NOW: frozenset[str] = frozenset("AC")
+TEMPORAL_PRESENT_BEFORE: frozenset[str] = frozenset("AB")
 
 # The 18 CT-RATE abnormality labels, in CT-RATE's label-file column order.
 FINDINGS: tuple[str, ...] = (

@@ -54,7 +54,8 @@ def test_tiny_temporal_compares_with_the_single_scan_model_and_predicts_with_pri
     printed = capsys.readouterr().out
     for run in ("temporal", "single", "majority", "history"):
         assert any(line.startswith("Task 5") and run in line for line in printed.splitlines()), run
-    assert "macro-F1" in printed and "recall C" in printed
+    assert "macro-F1" in printed and "recall C" in printed and "before" in printed
+    assert all("task5/previously_present_accuracy" in report for report in comparison.values())
 
     # predict.py loads the earlier scans for a temporal model by itself; --history images strips Task 6's labels.
     predict = load_example("predict")
@@ -73,6 +74,9 @@ def test_finetune_arguments_of_the_temporal_presets():
     model_args, data_args, _ = finetune.parse_args(["--preset", "tiny-temporal"])
     assert model_args.compare_single and data_args.prior_volumes and data_args.history == "both"
     assert data_args.dataset_config == "task5,task6" and data_args.demo
+    # from a tiny checkpoint (the quickstart's model): no second stage 1, its vision tower frozen and cached
+    model_args, _, _ = finetune.parse_args(["--preset", "tiny-temporal", "--init_from", "runs/m3d-rad-tiny/final"])
+    assert model_args.vision_pretrain_steps == 0 and model_args.freeze_vision_tower and model_args.cache_patch_features
     assert finetune.preset_defaults("phi3-4b-temporal")["bf16"]  # bf16 needs a GPU: switched off to parse here
     model_args, data_args, training_args = finetune.parse_args(["--preset", "phi3-4b-temporal", "--bf16", "false"])
     assert not model_args.compare_single and model_args.lora and data_args.prior_volumes
@@ -97,3 +101,27 @@ def test_train_step_benchmark_runs_the_temporal_preset_on_full_size_input(monkey
     assert bench.main() == 0
     printed = capsys.readouterr().out
     assert "batch 1 x 384 tokens (1 earlier scans each)" in printed and "loss" in printed
+
+
+def test_readout_probe_shows_the_demo_images_hold_what_earlier_scans_add(tmp_path, capsys):
+    """Model-free, on the demo's pixels: a per-finding linear readout of the earlier scans gets the past right far
+    more often than one of the current scan, with the same reading of the present; both rows scored like a model."""
+    pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    spec = importlib.util.spec_from_file_location("readout", EXAMPLES / "benchmarks" / "temporal_readout_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    assert [probe.letter_of(now, before) for now in (True, False) for before in (True, False)] == list("ACBD")
+    assert probe.named_finding("Is there lung nodule or nodule?", ["Nodule", "Lung nodule"]) == "Lung nodule"
+    out = tmp_path / "readout.json"
+    assert probe.main(["--output", str(out)]) == 0
+    reports = json.loads(out.read_text())
+    current, earlier = reports["current only"], reports["with earlier"]
+    assert current["task5/n"] == earlier["task5/n"] > 0
+    assert current["task5/present_now_accuracy"] == earlier["task5/present_now_accuracy"] > 0.55
+    assert earlier["task5/previously_present_accuracy"] > current["task5/previously_present_accuracy"] + 0.1
+    assert earlier["task5/macro_f1"] > current["task5/macro_f1"] + 0.05
+    printed = capsys.readouterr().out
+    assert "Task 5  current" in printed and "Task 5  earlier" in printed and "unnamed 0" in printed
+    with pytest.raises(SystemExit):
+        probe.main(["--data-dir", str(tmp_path)])  # no --volumes-dir: a usage error

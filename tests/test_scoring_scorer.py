@@ -87,6 +87,18 @@ def test_closed_answer_details():
     assert report["task4/unparseable_rate"] == 0.25 and report["task4/n_unparseable"] == 1
 
 
+def test_temporal_answers_are_split_into_what_they_say_of_now_and_before():
+    # references A B C D A; a model that reads only the current scan swaps A<->C and B<->D, plus one unread answer
+    rows = [make_row(5, "c", i, letter, f"test_{i}_c_1") for i, letter in enumerate("ABCDA")]
+    report = score(["C", "D", "A", "B", "no idea"], rows, n_resamples=0)
+    assert report["task5/present_now_accuracy"] == pytest.approx(4 / 5)
+    assert report["task5/previously_present_accuracy"] == 0.0
+    report = score(["B", "A", "D", "C", "A"], rows, n_resamples=0)  # the past right, the present wrong
+    assert report["task5/present_now_accuracy"] == pytest.approx(1 / 5)
+    assert report["task5/previously_present_accuracy"] == 1.0
+    assert report["task5/accuracy"] == pytest.approx(1 / 5)
+
+
 def test_task3_measurement_scores():
     rows = [make_row(3, "Diameter", i, answer, f"test_{i}_a_1") for i, answer in enumerate(["2 cm", "30 mm", "5 mm"])]
     report = score(["20 mm", "2.5 cm", "no idea"], rows, n_resamples=0)

@@ -14,8 +14,10 @@ Keys of the report (``N`` is the paper's task number, ``S`` a subtask named as i
   than :data:`~rad3d_hf.scoring.measurements.MAX_MEASUREMENT_TEXT` characters, not read as a measurement), per subtask
   and for the task;
 - closed tasks (4-6): ``accuracy``, ``accuracy_official``, ``unparseable_rate``; Task 4 ``balanced_accuracy``;
-  Tasks 5/6 ``accuracy_A``..``accuracy_D`` (per-class accuracy, i.e. recall), ``macro_f1`` and the confusion matrix
-  ``confusion_R_P`` (reference letter R, read letter P or ``none``), pooled over the task's questions;
+  Tasks 5/6 ``accuracy_A``..``accuracy_D`` (per-class accuracy, i.e. recall), ``macro_f1``, the confusion matrix
+  ``confusion_R_P`` (reference letter R, read letter P or ``none``), and ``present_now_accuracy`` /
+  ``previously_present_accuracy`` (how often the answer is right about the finding being on the current scan, A or
+  C, and on an earlier one, A or B), pooled over the task's questions;
 - counts ``taskN/n``, ``taskN/S/n``, ``taskN/n_volumes``, ``taskN/n_empty``, ``taskN/n_unparseable``,
   ``taskN/n_ambiguous``; and ``n``, ``n_volumes``, ``seed``, ``n_resamples``, ``version`` (and ``coverage``,
   ``n_expected`` when a subset was scored).

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.catalogue import OPTION_LETTERS, TaskInfo
+from rad3d_hf.catalogue import OPTION_LETTERS, TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW, TaskInfo
 from rad3d_hf.scoring import baselines
 from rad3d_hf.scoring.answer_extraction import AMBIGUOUS, UNPARSEABLE
 from rad3d_hf.scoring.intervals import add_intervals, interval_metrics, point_from_sums, question_stats
@@ -85,6 +85,14 @@ def _closed_class_metrics(task: TaskInfo, questions: Sequence[QuestionResult], o
         if support or predicted:
             f1s.append(2 * hit / (support + predicted))
     out[f"task{task.number}/macro_f1"] = fmean(f1s)
+    # The two facts a temporal category combines, read off the answers (an unread answer gets neither right): a
+    # model that reads only the current scan can reach high present_now_accuracy but not previously_present_accuracy.
+    total = sum(confusion.values())
+    for name, present in (("present_now", TEMPORAL_PRESENT_NOW), ("previously_present", TEMPORAL_PRESENT_BEFORE)):
+        agree = sum(
+            n for (ref, pred), n in confusion.items() if pred != NO_ANSWER and (ref in present) == (pred in present)
+        )
+        out[f"task{task.number}/{name}_accuracy"] = agree / total if total else math.nan
 
 
 def _baselines(

@@ -1,5 +1,8 @@
 """Side-by-side Task 5/6 numbers of several runs and the blind baselines: accuracy, macro-F1, per-class recall.
 
+The last two columns split each category into the two facts it combines (present now, present before), so a table
+shows whether a run reads the current scan, the earlier ones, both or neither.
+
 The blind baselines are scored like a model: their answers (``majority``: each subtask's most frequent option;
 ``history``: Task 6's label-list rule) go through :func:`~rad3d_hf.scoring.score`, so their macro-F1 and recalls are
 computed the same way as the runs'.
@@ -37,13 +40,15 @@ def blind_predictions(rows: Sequence[Mapping[str, Any]], rule: str) -> list[str]
 
 
 def temporal_table(reports: Mapping[str, Mapping[str, Any]], tasks: Sequence[int] = TEMPORAL_TASKS) -> str:
-    """A plain-text table: one line per (task, report) with accuracy, macro-F1 and recall of each class.
+    """A plain-text table: one line per (task, report) with accuracy, macro-F1, recall of each class, now, before.
 
     ``reports`` maps a name (``"single"``, ``"temporal"``, ``"majority"``...) to a report as ``score()`` returns it.
     A task a report does not cover is left out for that report.
     """
-    header = f"{'task':<8}{'run':<10}{'n':>5}{'accuracy':>10}{'macro-F1':>10}" + "".join(
-        f"{'recall ' + letter:>10}" for letter in _CLASS_LETTERS
+    header = (
+        f"{'task':<8}{'run':<10}{'n':>5}{'accuracy':>10}{'macro-F1':>10}"
+        + "".join(f"{'recall ' + letter:>10}" for letter in _CLASS_LETTERS)
+        + f"{'now':>7}{'before':>8}"
     )
     lines = [header, "-" * len(header)]
     for task in tasks:
@@ -54,11 +59,14 @@ def temporal_table(reports: Mapping[str, Mapping[str, Any]], tasks: Sequence[int
             cells = [report.get(f"{key}/accuracy"), report.get(f"{key}/macro_f1")]
             cells += [report.get(f"{key}/accuracy_{letter}") for letter in _CLASS_LETTERS]
             shown = "".join(f"{_number(v):>10}" for v in cells)
+            shown += f"{_number(report.get(f'{key}/present_now_accuracy')):>7}"
+            shown += f"{_number(report.get(f'{key}/previously_present_accuracy')):>8}"
             lines.append(f"{'Task ' + str(task):<8}{name:<10}{report.get(f'{key}/n', ''):>5}{shown}")
     legend = ", ".join(
         f"{letter} = {option.split(' (')[0]}" for letter, option in zip(_CLASS_LETTERS, TEMPORAL_OPTIONS)
     )
-    return "\n".join([*lines, f"classes: {legend}"])
+    facts = "now / before: answers right about the finding being on the current scan (A, C) / an earlier one (A, B)"
+    return "\n".join([*lines, f"classes: {legend}", facts])
 
 
 def _number(value: Any) -> str:
