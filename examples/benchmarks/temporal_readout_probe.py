@@ -31,12 +31,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rad3d_hf.catalogue import TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW
+from rad3d_hf.catalogue import OPTION_LETTERS, TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW
+from rad3d_hf.demo.tables import temporal_category
 
 
 def letter_of(now: bool, before: bool) -> str:
-    """The temporal option letter of (present now, present before)."""
-    return ("A" if before else "C") if now else ("B" if before else "D")
+    """The temporal option letter of (present now, present before), as the demo tables assign it."""
+    return OPTION_LETTERS[temporal_category([before], now)]
 
 
 def named_finding(question: str, findings: Sequence[str]) -> str | None:
@@ -68,7 +69,7 @@ def fit_readout(x: Any, y: Any, *, l2: float, steps: int) -> Any:
     return w.detach(), b.detach()
 
 
-def scan_features(args: argparse.Namespace) -> Callable[[Any], Any]:
+def feature_function(args: argparse.Namespace) -> Callable[[Any], Any]:
     """A function from a lazy volume to its feature vector, memoised by file."""
     import torch
 
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 
     source = {"demo": True} if args.data_dir is None else {"data_dir": args.data_dir, "volumes_dir": args.volumes_dir}
     start = time.perf_counter()
-    features = scan_features(args)
+    features = feature_function(args)
     split = {
         s: examples(load_dataset("3d-rad", "task5", split=s, prior_volumes=True, **source), features, FINDINGS)
         for s in ("train", "test")
