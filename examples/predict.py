@@ -27,6 +27,11 @@ A temporal model (``--preset tiny-temporal`` / ``phi3-4b-temporal`` runs) reads 
 loaded from the dataset (``--prior-volumes``, on by default for such a model) and preprocessed like the current ones,
 each file once per worker. ``--history text|images|both`` overrides what Task 6 sees of the past (default: what the
 model was trained with).
+
+``--compose-temporal`` (``--config task5`` or ``task6``) answers the temporal questions with a model that reads one scan
+at a time: it asks the model whether the question's finding is on each scan of the question (one Task 4 style
+question per scan and finding, answered as above into ``<output stem>.existence.jsonl``), then writes the category
+those answers make to ``--output`` (``rad3d_hf.temporal_composition``; unreadable answers are never guessed).
 """
 
 from __future__ import annotations
@@ -68,13 +73,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="load each question's earlier scans (default: when the model reads them)",
     )
     parser.add_argument("--history", default=None, choices=("text", "images", "both"), help="what Task 6 sees")
+    parser.add_argument(
+        "--compose-temporal",
+        action="store_true",
+        help="Tasks 5/6 from one existence question per scan (Task 4 style), composed into the category; "
+        "the questions' answers go to <output stem>.existence.jsonl",
+    )
     zero_shot = parser.add_argument_group("image-text-to-text models (zero-shot, from rendered slices)")
     zero_shot.add_argument("--render", default="medgemma", help="SliceRenderer preset (default: medgemma)")
     zero_shot.add_argument("--slices", type=int, default=16, help="axial slices per volume (default 16, at most 85)")
     zero_shot.add_argument("--size", type=int, default=448, help="pixels per slice side (default 448)")
     zero_shot.add_argument("--montage", action="store_true", help="one montage image instead of N slices")
     zero_shot.add_argument("--system-prompt", default=None, help="a system turn before each question")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.compose_temporal:
+        if args.config not in ("task5", "task6"):
+            parser.error(f"--compose-temporal answers Task 5 or 6: pass --config task5 or task6, not {args.config}")
+        if args.prior_volumes is not None or args.history is not None:
+            parser.error("--compose-temporal loads the earlier scans itself and shows the model one scan at a time")
+    return args
 
 
 def load_rows(args: argparse.Namespace):
@@ -153,12 +170,9 @@ def settle_earlier_scans(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     import torch
-    from tqdm.auto import tqdm
 
     import rad3d_hf
-    from rad3d_hf.prediction.parts import answered_ids, append_answers, merge_parts, part_path
-    from rad3d_hf.prediction.processes import leave, process_place, wait_for_all
-    from rad3d_hf.prediction.volume_work import VolumeGroup, answer_by_volume, group_by_volume, shard_groups
+    from rad3d_hf.prediction.processes import leave, process_place
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     place = process_place()
@@ -170,19 +184,46 @@ def main(argv: list[str] | None = None) -> int:
     else:
         device = torch.device(f"cuda:{place.local_rank}" if torch.cuda.is_available() else "cpu")
 
-    settle_earlier_scans(args)
     from rad3d_hf.models.image_text import is_image_text_folder
 
+    if args.compose_temporal:
+        args.prior_volumes = True  # to find the earlier scans; the model is asked about one scan at a time
+    else:
+        settle_earlier_scans(args)
     if is_image_text_folder(args.model) and place.is_main:
         record_settings(args.output, zero_shot_settings(args))
     dataset = load_rows(args)
-    table = dataset.select_columns(["id", "volume_name"]).to_dict()
-    ids = [str(i) for i in table["id"]]
-    groups = group_by_volume(table["volume_name"])
+    if args.compose_temporal:
+        compose_temporal(args, place, device, dataset)
+    else:
+        question_rows = dataset.remove_columns([c for c in ("volume", "prior_volumes") if c in dataset.column_names])
+        table = dataset.select_columns(["id", "volume_name"]).to_dict()
+        ids = [str(i) for i in table["id"]]
+        answer_questions(args, place, device, ids, table["volume_name"], dataset, question_rows, args.output)
+    if place.is_main:
+        data_dir = rad3d_hf.ensure_demo_data() if args.demo else args.data_dir
+        logger.info(
+            "score it with: rad3d-hf score %s --split %s --config %s%s",
+            args.output, args.split, args.config, f" --data-dir {data_dir}" if data_dir else "",
+        )  # fmt: skip
+    leave(place)
+    return 0
+
+
+def answer_questions(args, place, device, ids, volume_names, volume_rows, question_rows, output: Path) -> None:
+    """Answer questions ``ids`` (with their volumes in ``volume_rows``) into ``output``: by volume, sharded over the
+    processes, resumable; every process waits until the main one has merged the parts."""
+    from tqdm.auto import tqdm
+
+    from rad3d_hf.prediction.parts import answered_ids, append_answers, merge_parts, part_path
+    from rad3d_hf.prediction.processes import wait_for_all
+    from rad3d_hf.prediction.volume_work import VolumeGroup, answer_by_volume, group_by_volume, shard_groups
+
+    groups = group_by_volume(volume_names)
     mine = shard_groups(groups, place.rank, place.world_size)
-    part = part_path(args.output, place.rank, place.world_size)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    done = answered_ids(args.output, own_part=part)
+    part = part_path(output, place.rank, place.world_size)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    done = answered_ids(output, own_part=part)
     todo = [VolumeGroup(g.volume_name, tuple(i for i in g.indices if ids[i] not in done)) for g in mine]
     todo = [g for g in todo if len(g)]
     questions = sum(len(g) for g in todo)
@@ -190,26 +231,57 @@ def main(argv: list[str] | None = None) -> int:
         "%d questions over %d volumes, %d already answered; process %d of %d answers %d over %d volumes",
         len(ids), len(groups), len(done & set(ids)), place.rank, place.world_size, questions, len(todo),
     )  # fmt: skip
-
     if todo:
         answerer = build_answerer(args, device)
-        question_rows = dataset.remove_columns([c for c in ("volume", "prior_volumes") if c in dataset.column_names])
         bar = tqdm(total=questions, unit="q", desc=f"answering ({place.rank + 1}/{place.world_size})")
         with part.open("a", encoding="utf-8") as out, bar:
-            work = answer_by_volume(answerer, dataset, question_rows, todo, num_workers=args.num_workers)
+            work = answer_by_volume(answerer, volume_rows, question_rows, todo, num_workers=args.num_workers)
             for group, answers in work:
                 append_answers(out, zip((ids[i] for i in group.indices), answers))
                 bar.update(len(answers))
     wait_for_all(place)
     if place.is_main:
-        written = merge_parts(args.output, ids)
-        data_dir = rad3d_hf.ensure_demo_data() if args.demo else args.data_dir
-        logger.info(
-            "wrote %d predictions to %s; score it with: rad3d-hf score %s --split %s --config %s%s",
-            written, args.output, args.output, args.split, args.config, f" --data-dir {data_dir}" if data_dir else "",
-        )  # fmt: skip
-    leave(place)
-    return 0
+        written = merge_parts(output, ids)
+        logger.info("wrote %d answers to %s", written, output)
+    wait_for_all(place)
+
+
+def compose_temporal(args, place, device, dataset) -> None:
+    """``--compose-temporal``: ask the model whether the question's finding is on each of its scans, one scan at a
+    time, and write the categories those answers make (``rad3d_hf.temporal_composition``) to ``--output``."""
+    import json
+
+    from rad3d_hf.atomic_files import write_text_atomically
+    from rad3d_hf.prediction.parts import read_predictions_file
+    from rad3d_hf.temporal_composition import compose_answers, existence_questions
+
+    rows = list(dataset.remove_columns([c for c in ("volume", "prior_volumes") if c in dataset.column_names]))
+    try:
+        questions = existence_questions(rows)
+    except ValueError as error:
+        raise SystemExit(f"--compose-temporal: {error}") from None
+    volumes = {}
+    for row in dataset:
+        volumes.setdefault(row["volume_name"], row["volume"])
+        for name, volume in zip(row["prior_volume_names"], row["prior_volumes"]):
+            volumes.setdefault(name, volume)
+    volume_rows = [{**q, "volume": volumes[q["volume_name"]]} for q in questions]
+    existence_file = args.output.with_name(args.output.stem + ".existence.jsonl")
+    ids = [q["id"] for q in questions]
+    answer_questions(args, place, device, ids, [q["volume_name"] for q in questions], volume_rows, questions,
+                     existence_file)  # fmt: skip
+    if not place.is_main:
+        return
+    composition = compose_answers(rows, read_predictions_file(existence_file))
+    lines = [
+        json.dumps({"id": str(r["id"]), "prediction": a}, ensure_ascii=False) for r, a in zip(rows, composition.answers)
+    ]
+    write_text_atomically(args.output, "".join(line + "\n" for line in lines))
+    unread = composition.unread
+    logger.info(
+        "composed %d answers from %d existence questions into %s; %d unread%s",
+        len(rows), len(questions), args.output, len(unread), f" (first: {next(iter(unread.items()))})" if unread else "",
+    )  # fmt: skip
 
 
 def zero_shot_renderer(args: argparse.Namespace):

@@ -33,18 +33,12 @@ from typing import Any
 
 from rad3d_hf.catalogue import OPTION_LETTERS, TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW
 from rad3d_hf.demo.tables import temporal_category
+from rad3d_hf.temporal_composition import named_finding
 
 
 def letter_of(now: bool, before: bool) -> str:
     """The temporal option letter of (present now, present before), as the demo tables assign it."""
     return OPTION_LETTERS[temporal_category([before], now)]
-
-
-def named_finding(question: str, findings: Sequence[str]) -> str | None:
-    """The finding a question names (the longest name found, so 'lung nodule' wins over a shorter overlap)."""
-    text = question.lower()
-    named = [f for f in findings if f.lower() in text]
-    return max(named, key=len) if named else None
 
 
 def fit_readout(x: Any, y: Any, *, l2: float, steps: int) -> Any:
