@@ -263,6 +263,8 @@ def compose_temporal(args, place, device, dataset) -> None:
     volumes = {}
     for row in dataset:
         volumes.setdefault(row["volume_name"], row["volume"])
+        if len(row["prior_volumes"]) != len(row["prior_volume_names"]):  # a skipped one would shift the names
+            raise SystemExit(f"--compose-temporal: row {row['id']}: not every earlier scan's volume was found")
         for name, volume in zip(row["prior_volume_names"], row["prior_volumes"]):
             volumes.setdefault(name, volume)
     volume_rows = [{**q, "volume": volumes[q["volume_name"]]} for q in questions]

@@ -194,3 +194,19 @@ def test_predict_composes_a_models_single_scan_answers(tmp_path, caplog):
         with pytest.raises(SystemExit) as exit_info:
             predict.main([*argv[:3], "--output", str(output), "--compose-temporal", *bad])
         assert exit_info.value.code == 2
+
+
+def test_predict_refuses_rows_whose_earlier_volumes_do_not_all_resolve(tmp_path):
+    """A row whose prior_volumes lost one of its names (a skipped volume) would pair names with the wrong scans."""
+    import argparse
+
+    from datasets import Dataset
+
+    from tests.test_m3d_rad_examples import load_example
+
+    predict = load_example("predict")
+    row = {**_row("q1", "Emphysema", "p_c", ["p_a", "p_b"]), "volume": "p_c.nii.gz", "prior_volumes": ["p_b.nii.gz"]}
+    args = argparse.Namespace(output=tmp_path / "out.jsonl")
+    with pytest.raises(SystemExit, match="row q1: not every earlier scan's volume was found"):
+        predict.compose_temporal(args, None, None, Dataset.from_list([row]))
+    assert not (tmp_path / "out.existence.jsonl").exists()
