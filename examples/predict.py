@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def answer_questions(args, place, device, ids, volume_names, volume_rows, question_rows, output: Path) -> None:
     """Answer questions ``ids`` (with their volumes in ``volume_rows``) into ``output``: by volume, sharded over the
-    processes, resumable; every process waits until the main one has merged the parts."""
+    processes, resumable; the main process merges the parts once every process is done."""
     from tqdm.auto import tqdm
 
     from rad3d_hf.prediction.parts import answered_ids, append_answers, merge_parts, part_path
@@ -243,7 +243,6 @@ def answer_questions(args, place, device, ids, volume_names, volume_rows, questi
     if place.is_main:
         written = merge_parts(output, ids)
         logger.info("wrote %d answers to %s", written, output)
-    wait_for_all(place)
 
 
 def compose_temporal(args, place, device, dataset) -> None:
@@ -255,18 +254,18 @@ def compose_temporal(args, place, device, dataset) -> None:
     from rad3d_hf.prediction.parts import read_predictions_file
     from rad3d_hf.temporal_composition import compose_answers, existence_questions
 
-    rows = list(dataset.remove_columns([c for c in ("volume", "prior_volumes") if c in dataset.column_names]))
+    rows, volumes = [], {}
+    for row in dataset:  # one pass: the rows without their volumes, and each scan's (lazy) volume by name
+        if len(row["prior_volumes"]) != len(row["prior_volume_names"]):  # a skipped one would shift the names
+            raise SystemExit(f"--compose-temporal: row {row['id']}: not every earlier scan's volume was found")
+        volumes.setdefault(row["volume_name"], row["volume"])
+        for name, volume in zip(row["prior_volume_names"], row["prior_volumes"]):
+            volumes.setdefault(name, volume)
+        rows.append({k: v for k, v in row.items() if k not in ("volume", "prior_volumes")})
     try:
         questions = existence_questions(rows)
     except ValueError as error:
         raise SystemExit(f"--compose-temporal: {error}") from None
-    volumes = {}
-    for row in dataset:
-        volumes.setdefault(row["volume_name"], row["volume"])
-        if len(row["prior_volumes"]) != len(row["prior_volume_names"]):  # a skipped one would shift the names
-            raise SystemExit(f"--compose-temporal: row {row['id']}: not every earlier scan's volume was found")
-        for name, volume in zip(row["prior_volume_names"], row["prior_volumes"]):
-            volumes.setdefault(name, volume)
     volume_rows = [{**q, "volume": volumes[q["volume_name"]]} for q in questions]
     existence_file = args.output.with_name(args.output.stem + ".existence.jsonl")
     ids = [q["id"] for q in questions]

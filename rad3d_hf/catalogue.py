@@ -58,6 +58,16 @@ TEMPORAL_OPTIONS: tuple[str, ...] = (
 # earlier scan (refractory, resolved). The current scan alone decides only the first.
 TEMPORAL_PRESENT_NOW: frozenset[str] = frozenset("AC")
 TEMPORAL_PRESENT_BEFORE: frozenset[str] = frozenset("AB")
+TEMPORAL_TASKS: tuple[int, ...] = (5, 6)
+
+
+def temporal_letter(now: bool, before: bool) -> str:
+    """The temporal option whose two facts are (present ``now``, present ``before``): A, B, C or D."""
+    (letter,) = [
+        L for L in OPTION_LETTERS if (L in TEMPORAL_PRESENT_NOW) == now and (L in TEMPORAL_PRESENT_BEFORE) == before
+    ]
+    return letter
+
 
 # The 18 CT-RATE abnormality labels, in CT-RATE's label-file column order.
 FINDINGS: tuple[str, ...] = (

@@ -4,9 +4,9 @@ A temporal category states two facts about the finding a question names: is it o
 (:data:`~rad3d_hf.catalogue.TEMPORAL_PRESENT_NOW`) and was it on an earlier one
 (:data:`~rad3d_hf.catalogue.TEMPORAL_PRESENT_BEFORE`). A model that reads one scan at a time can be asked both, one
 Task 4 style question ("Does the CT scan demonstrate emphysema?", Yes/No) per scan of the question, and the category
-follows from those definitions. This is the read-every-scan baseline of longitudinal comparison: it needs no model of
-several volumes, works with any model that answers Task 4, and sets the same model's single-scan answers beside what
-comparing time points gives it.
+follows from those definitions (:func:`~rad3d_hf.catalogue.temporal_letter`). This is the read-every-scan baseline
+of longitudinal comparison: it needs no model of several volumes, works with any model that answers Task 4, and sets
+the same model's single-scan answers beside what comparing time points gives it.
 
 :func:`existence_questions` lists the questions (each (scan, finding) once, however many temporal questions share
 it); a model answers them like any split (``examples/predict.py --compose-temporal``); :func:`compose_answers` turns
@@ -21,13 +21,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rad3d_hf.catalogue import FINDINGS, OPTION_LETTERS, TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW
+from rad3d_hf.catalogue import EXISTENCE_OPTIONS, FINDINGS, OPTION_LETTERS, TEMPORAL_TASKS, temporal_letter
 from rad3d_hf.scoring.answer_extraction import extract_choice
 
 # One of the phrasings of the published Task 4 tables ("Does the CT scan demonstrate arterial wall calcification?").
 EXISTENCE_QUESTION = "Does the CT scan demonstrate {finding}?"
-EXISTENCE_CHOICES: tuple[str, str] = ("Yes", "No")
-TEMPORAL_TASKS = (5, 6)
 
 
 def named_finding(question: str, findings: Sequence[str] = FINDINGS) -> str | None:
@@ -83,18 +81,10 @@ def existence_questions(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
                     "subtask": finding,
                     "question": EXISTENCE_QUESTION.format(finding=finding.lower()),
                     "question_type": "closed",
-                    "choices": list(EXISTENCE_CHOICES),
+                    "choices": list(EXISTENCE_OPTIONS),
                     "volume_name": volume_name,
                 }
     return list(questions.values())
-
-
-def _letter(now: bool, before: bool) -> str:
-    """The temporal option whose two facts are (``now``, ``before``), from the catalogue's definitions."""
-    (letter,) = [
-        L for L in OPTION_LETTERS[:4] if (L in TEMPORAL_PRESENT_NOW) == now and (L in TEMPORAL_PRESENT_BEFORE) == before
-    ]
-    return letter
 
 
 @dataclass
@@ -103,9 +93,6 @@ class Composition:
 
     answers: list[str]
     unread: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"answers": len(self.answers), "unread": dict(self.unread)}
 
 
 def compose_answers(rows: Sequence[Mapping[str, Any]], existence_answers: Mapping[str, str]) -> Composition:
@@ -121,7 +108,7 @@ def compose_answers(rows: Sequence[Mapping[str, Any]], existence_answers: Mappin
         if key not in readings:
             if key not in existence_answers:
                 raise KeyError(f"no answer to the existence question {key!r}")
-            letter = extract_choice(str(existence_answers[key]), EXISTENCE_CHOICES).letter
+            letter = extract_choice(str(existence_answers[key]), EXISTENCE_OPTIONS).letter
             readings[key] = None if letter is None else letter == "A"
         return readings[key]
 
@@ -136,14 +123,13 @@ def compose_answers(rows: Sequence[Mapping[str, Any]], existence_answers: Mappin
             composition.unread[str(row["id"])] = f"the answer about {finding.lower()} on {unread} names no option"
             composition.answers.append("")
             continue
-        letter = _letter(now, before)
+        letter = temporal_letter(now, before)
         choices = list(row["choices"])
         composition.answers.append(f"{letter}. {choices[OPTION_LETTERS.index(letter)]}")
     return composition
 
 
 __all__ = [
-    "EXISTENCE_CHOICES",
     "EXISTENCE_QUESTION",
     "Composition",
     "compose_answers",

@@ -31,14 +31,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rad3d_hf.catalogue import OPTION_LETTERS, TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW
-from rad3d_hf.demo.tables import temporal_category
+from rad3d_hf.catalogue import TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW
+from rad3d_hf.catalogue import temporal_letter as letter_of
 from rad3d_hf.temporal_composition import named_finding
-
-
-def letter_of(now: bool, before: bool) -> str:
-    """The temporal option letter of (present now, present before), as the demo tables assign it."""
-    return OPTION_LETTERS[temporal_category([before], now)]
 
 
 def fit_readout(x: Any, y: Any, *, l2: float, steps: int) -> Any:

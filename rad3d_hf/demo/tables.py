@@ -27,6 +27,7 @@ from rad3d_hf.catalogue import (
     TEMPORAL_OPTIONS,
     Subtask,
     TaskInfo,
+    temporal_letter,
 )
 from rad3d_hf.demo.findings import TEMPORAL_FINDINGS, Lobe, Nodule, PatientTruth, ScanTruth
 from rad3d_hf.demo.phantoms import PACEMAKER_MM
@@ -70,10 +71,7 @@ _HISTORY_QUESTIONS = (
 
 def temporal_category(history: Sequence[bool], present: bool) -> int:
     """Index into ``TEMPORAL_OPTIONS``: refractory, resolved, new, or never present."""
-    seen_before = any(history)
-    if present:
-        return 0 if seen_before else 2
-    return 1 if seen_before else 3
+    return OPTION_LETTERS.index(temporal_letter(present, any(history)))
 
 
 def format_history(history: Sequence[bool]) -> str:

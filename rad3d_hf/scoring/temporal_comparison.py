@@ -14,10 +14,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rad3d_hf.catalogue import OPTION_LETTERS, TEMPORAL_OPTIONS
+from rad3d_hf.catalogue import OPTION_LETTERS, TEMPORAL_OPTIONS, TEMPORAL_TASKS
 from rad3d_hf.scoring import baselines
 
-TEMPORAL_TASKS: tuple[int, ...] = (5, 6)
 _CLASS_LETTERS = OPTION_LETTERS[: len(TEMPORAL_OPTIONS)]
 
 
