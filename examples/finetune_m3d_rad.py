@@ -41,185 +41,34 @@ file once per process). Task 5 questions get them; Task 6 ones as ``--history`` 
 ``--compare-single`` the temporal and the single-scan model train with the same seed and budget into
 ``<output-dir>/temporal`` and ``/single``; their Task 5/6 accuracy, macro-F1 and per-class recall are printed beside
 the blind baselines', and ``<output-dir>/comparison.json`` holds ``{"single": report, "temporal": report}``.
+``--temporal-facts`` makes Task 5/6 targets state their two facts first (``Earlier scans: Yes. Current scan: No. B.
+...``) and ``--scan-pairs N`` adds N Task 5 questions made from pairs of Task 4 scans (``rad3d_hf.scan_pairs``); both
+are on for tiny-temporal, for both of its models.
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
 import json
 import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
+# The script's two companions sit beside it; loaded by path (as the tests do), their folder is not on sys.path.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from m3d_rad_arguments import DataArguments, ModelArguments, parse_args, preset_defaults
+from m3d_rad_evaluation import (
+    QA_COLUMNS,
+    BlankVolume,
+    answer_and_compare,
+    make_answer_metrics,
+    write_temporal_comparison,
+)
+
+__all__ = ["BlankVolume", "DataArguments", "ModelArguments", "main", "parse_args", "preset_defaults", "run"]
+
 logger = logging.getLogger("finetune_m3d_rad")
-
-QA_COLUMNS = ["id", "task", "subtask", "question", "answer", "question_type", "choices", "answer_choice"]
-QA_COLUMNS += ["volume_name", "history"]
-
-
-@dataclass
-class ModelArguments:
-    preset: str = field(
-        default="tiny", metadata={"help": "tiny | phi3-4b | llama2-7b | tiny-temporal | phi3-4b-temporal"}
-    )
-    init_from: str | None = field(
-        default=None,
-        metadata={"help": "local folder: a released M3D-LaMed checkpoint, or a model saved by this script"},
-    )
-    random_init: bool = field(default=False, metadata={"help": "no weights (architecture/memory/speed checks)"})
-    lora: bool | None = field(default=None, metadata={"help": "LoRA recipe (default: on, except for tiny)"})
-    max_new_tokens: int | None = field(default=None, metadata={"help": "answer length limit (tiny 32, else 256)"})
-    augment: bool | None = field(
-        default=None,
-        metadata={
-            "help": "M3D's MONAI augmentations of the training images, seeded per sample (default: on, except tiny)"
-        },
-    )
-    vision_pretrain_steps: int | None = field(
-        default=None,
-        metadata={
-            "help": "stage 1: steps training the vision tower on the train split's Task 4 labels (tiny 1200, else and "
-            "from a tiny --init_from 0)"
-        },
-    )
-    freeze_vision_tower: bool | None = field(
-        default=None,
-        metadata={
-            "help": "keep the vision tower fixed while fine-tuning (default: on after stage 1 or from a tiny --init_from)"
-        },
-    )
-    cache_patch_features: bool | None = field(
-        default=None,
-        metadata={"help": "run each distinct volume through the frozen vision tower once (tiny: on when frozen)"},
-    )
-    compare_single: bool | None = field(
-        default=None,
-        metadata={"help": "also train the single-scan model with the same seed and budget and compare (tiny-temporal)"},
-    )
-
-
-@dataclass
-class DataArguments:
-    dataset_config: str = field(
-        default="all", metadata={"help": "3d-rad config: all, task1..task6, a subtask, or a comma-separated list"}
-    )
-    prior_volumes: bool | None = field(
-        default=None, metadata={"help": "load each question's earlier scans (default: on for the temporal presets)"}
-    )
-    history: str | None = field(
-        default=None, metadata={"help": "what Task 6 sees of the past: text | images | both (temporal default: both)"}
-    )
-    demo: bool | None = field(default=None, metadata={"help": "use the built-in demo data (default: tiny only)"})
-    data_dir: str | None = field(default=None, metadata={"help": "QA tables (default: the Hub dataset)"})
-    volumes_dir: str | None = field(default=None, metadata={"help": "CT-RATE volumes, found by name"})
-    volume_format: str = field(default="nifti", metadata={"help": "nifti | npy (M3D's preprocessed arrays)"})
-    streaming: bool = False
-    shuffle_buffer: int = field(default=1000, metadata={"help": "streaming shuffle buffer"})
-    train_split: str = "train"
-    test_split: str = "test"
-    max_train_samples: int | None = None
-    max_eval_samples: int = field(default=64, metadata={"help": "test questions answered at each evaluation"})
-    max_predict_samples: int | None = field(default=None, metadata={"help": "cap on --do_predict questions"})
-
-
-def default_output_dir(preset: str) -> str:
-    """``$HF_HOME/rad3d_hf/runs/m3d-rad-<preset>``: beside the demo data, outside the clone."""
-    from rad3d_hf.demo import default_demo_root
-
-    return str(default_demo_root().parents[1] / "runs" / f"m3d-rad-{preset}")
-
-
-def preset_defaults(preset: str) -> dict:
-    from rad3d_hf.models.m3d_rad.presets import RECIPES, base_preset
-
-    recipe = RECIPES[preset]
-    defaults = dict(
-        output_dir=default_output_dir(preset),
-        learning_rate=recipe.learning_rate,
-        per_device_train_batch_size=recipe.per_device_train_batch_size,
-        per_device_eval_batch_size=recipe.per_device_train_batch_size,
-        num_train_epochs=recipe.num_train_epochs,
-        warmup_steps=recipe.warmup_ratio,  # below 1: a fraction of the steps
-        weight_decay=recipe.weight_decay,
-        lr_scheduler_type=recipe.lr_scheduler_type,
-        bf16=recipe.bf16,
-        seed=recipe.seed,
-        do_train=True,
-        remove_unused_columns=False,
-        report_to="none",
-        logging_steps=10,
-        save_strategy="epoch",
-        save_total_limit=2,
-        eval_strategy="epoch",
-        # Every trainable parameter gets a gradient (tests check it), so DDP need not search for unused ones.
-        ddp_find_unused_parameters=False,
-        dataloader_num_workers=4,  # volumes decode in the workers: about 1 s per CT-RATE volume on one core
-    )
-    if base_preset(preset) == "tiny":
-        # batches of like length: a batch of short Task 4 questions is not padded to the longest open answer
-        defaults.update(do_predict=True, save_strategy="no", use_cpu=True, train_sampling_strategy="group_by_length")
-        defaults.update(eval_strategy="no")  # the run ends by answering the whole test split anyway
-        # one worker reads and collates on the second core (keeping its preprocessed volumes across epochs)
-        defaults.update(dataloader_num_workers=1, dataloader_persistent_workers=True)
-    if preset == "tiny-temporal":  # the comparison: trained and scored on the temporal tasks
-        defaults.update(eval_strategy="no", logging_steps=25, dataset_config="task5,task6")
-    return defaults
-
-
-def parse_args(argv: list[str]):
-    from transformers import HfArgumentParser, TrainingArguments
-
-    from rad3d_hf.models.m3d_rad.presets import PRESET_NAMES, TEMPORAL, base_preset
-    from rad3d_hf.models.m3d_rad.processing_m3d_rad import HISTORY_MODES
-
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", default="tiny", choices=PRESET_NAMES)
-    preset = pre.parse_known_args(argv)[0].preset
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    parser.set_defaults(**preset_defaults(preset))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(argv)
-    tiny = base_preset(model_args.preset) == "tiny"
-    temporal = model_args.preset in TEMPORAL
-    if data_args.demo is None:
-        data_args.demo = tiny
-    if model_args.lora is None:
-        model_args.lora = not tiny
-    if model_args.augment is None:
-        model_args.augment = not tiny
-    # A tiny checkpoint passed to --init_from (e.g. the quickstart's) has had its stage 1: its language model reads
-    # that vision tower's features, so the tower stays as it is (frozen) instead of being trained again.
-    tiny_checkpoint = tiny and model_args.init_from is not None
-    if model_args.vision_pretrain_steps is None:
-        model_args.vision_pretrain_steps = 1200 if tiny and not tiny_checkpoint else 0
-    if model_args.freeze_vision_tower is None:
-        model_args.freeze_vision_tower = model_args.vision_pretrain_steps > 0 or tiny_checkpoint
-    if model_args.cache_patch_features is None:
-        model_args.cache_patch_features = tiny and model_args.freeze_vision_tower and not model_args.augment
-    if model_args.cache_patch_features and (model_args.augment or not model_args.freeze_vision_tower):
-        raise SystemExit("--cache_patch_features needs --freeze_vision_tower true and --augment false")
-    if model_args.vision_pretrain_steps and data_args.streaming:
-        raise SystemExit(
-            "stage 1 reads every Task 4 volume of the train split: with --streaming pass --vision_pretrain_steps 0"
-        )
-    if model_args.max_new_tokens is None:
-        model_args.max_new_tokens = 32 if tiny else 256
-    if data_args.prior_volumes is None:
-        data_args.prior_volumes = temporal
-    if data_args.history is None:
-        data_args.history = "both" if temporal else "text"
-    if model_args.compare_single is None:
-        model_args.compare_single = model_args.preset == "tiny-temporal"
-    if data_args.history not in HISTORY_MODES:
-        raise SystemExit(f"--history must be one of {', '.join(HISTORY_MODES)}, got {data_args.history!r}")
-    if temporal and not data_args.prior_volumes:
-        raise SystemExit(f"--preset {model_args.preset} reads earlier scans: do not pass --prior_volumes false")
-    if not temporal and (data_args.prior_volumes or data_args.history != "text"):
-        raise SystemExit("--prior_volumes and --history images|both need a temporal preset (tiny-temporal, ...)")
-    if model_args.compare_single and not temporal:
-        raise SystemExit("--compare_single compares a temporal preset with its single-scan base")
-    return model_args, data_args, training_args
 
 
 def load_split(data_args: DataArguments, split: str, *, streaming: bool, with_volumes: bool = True):
@@ -269,6 +118,7 @@ def build_model(
     preset = preset or model_args.preset
     temporal = temporal_kwargs(preset)
     history = data_args.history if preset in TEMPORAL else "text"
+    facts = bool(model_args.temporal_facts)
     if model_args.init_from is not None:
         from rad3d_hf.models.m3d_rad import M3DRadProcessor
         from rad3d_hf.models.m3d_rad.pretrained import load_model_and_processor
@@ -281,14 +131,16 @@ def build_model(
         if temporal and model.config.max_prior_volumes == 0:
             model = add_prior_volumes(model, **temporal)  # a single-scan checkpoint starts the temporal model
         length = max(max_length, processor.max_length)
-        return model, M3DRadProcessor.for_config(processor.tokenizer, model.config, max_length=length, history=history)
+        return model, M3DRadProcessor.for_config(
+            processor.tokenizer, model.config, max_length=length, history=history, temporal_facts=facts
+        )
     texts = tokenizer_corpus(
         load_split(data_args, data_args.train_split, streaming=False, with_volumes=False).select_columns(QA_COLUMNS)
     )
     # A temporal run's tokenizers (also its single-scan comparison's) know the scan markers: one tokenizer for both.
     texts += ["Earlier scan 1: Earlier scan 2: Current scan:"] * 8 if model_args.preset in TEMPORAL else []
     if base_preset(preset) == "tiny":
-        return build_tiny(texts, seed=seed, max_length=max_length, history=history, **temporal)
+        return build_tiny(texts, seed=seed, max_length=max_length, history=history, temporal_facts=facts, **temporal)
     if not model_args.random_init:
         released = "Phi-3-4B" if base_preset(preset) == "phi3-4b" else "Llama-2-7B"
         raise SystemExit(
@@ -308,23 +160,9 @@ def build_model(
     )
     torch.manual_seed(seed)
     model = M3DRadForCausalLM(config)
-    return model, M3DRadProcessor.for_config(tokenizer, config, max_length=max_length, history=history)
-
-
-def make_answer_metrics(n_resamples: int):
-    from rad3d_hf.scoring import score
-
-    def answer_metrics(predictions: list[str], rows: list[dict]) -> dict:
-        report = score(predictions, rows, n_resamples=n_resamples)
-        # The headline numbers only: per-subtask values and counts stay in the final report.
-        keep = ("/accuracy", "/balanced_accuracy", "/bleu1", "/rouge1")
-        return {
-            k.replace("/", "_"): v
-            for k, v in report.items()
-            if k.startswith("task") and k.endswith(keep) and k.count("/") == 1
-        }
-
-    return answer_metrics
+    return model, M3DRadProcessor.for_config(
+        tokenizer, config, max_length=max_length, history=history, temporal_facts=facts
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,8 +192,6 @@ def compare(model_args: ModelArguments, data_args: DataArguments, training_args)
     from dataclasses import replace
 
     from rad3d_hf.models.m3d_rad.presets import base_preset
-    from rad3d_hf.scoring import score
-    from rad3d_hf.scoring.temporal_comparison import blind_predictions, temporal_table
 
     root, single = Path(training_args.output_dir), replace(data_args, prior_volumes=False, history="text")
     shared: dict = {}  # the single-scan model starts as the temporal one: the same stage 1, trained once
@@ -369,13 +205,7 @@ def compare(model_args: ModelArguments, data_args: DataArguments, training_args)
         return {}
     test = load_split(data_args, data_args.test_split, streaming=False, with_volumes=False)
     qa = [{k: r[k] for k in QA_COLUMNS} for r in first_rows(test, data_args.max_predict_samples)]
-    blind = {rule: score(blind_predictions(qa, rule), qa) for rule in ("majority", "history")}
-    table = temporal_table({**reports, **blind})
-    print(f"Tasks 5 and 6 on the {data_args.test_split} split (seed {training_args.seed}):\n{table}")
-    out = {"single": reports["single"], "temporal": reports["temporal"]}
-    (root / "comparison.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
-    logger.info("wrote %s", root / "comparison.json")
-    return out
+    return write_temporal_comparison(reports, qa, root, split=data_args.test_split, seed=training_args.seed)
 
 
 def run(
@@ -415,6 +245,8 @@ def run(
     train = load_split(data_args, data_args.train_split, streaming=data_args.streaming)
     if "volume" not in (train.column_names or []):
         raise SystemExit("the rows have no CT volumes: pass --volumes-dir DIR (or --demo true)")
+    if data_args.scan_pairs:
+        train = with_scan_pairs(train, data_args, training_args.seed)
     if model_args.vision_pretrain_steps:
         stage1 = vision_stage(model, data_args, transform, model_args.vision_pretrain_steps, training_args.seed, shared)
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -520,69 +352,48 @@ def vision_stage(model, data_args: DataArguments, transform, steps: int, seed: i
     return record
 
 
+def with_scan_pairs(train, data_args: DataArguments, seed: int):
+    """``train`` and ``--scan-pairs`` Task 5 questions made from pairs of the train split's Task 4 scans.
+
+    Each pair row gets its two scans' volumes (the current one as ``volume``; the earlier one as ``prior_volumes``
+    where ``train`` has that column), so both models of a comparison train on the same questions.
+    """
+    from dataclasses import replace
+
+    from datasets import Dataset, Nifti, concatenate_datasets
+
+    from rad3d_hf.scan_pairs import scan_pair_rows
+
+    scans = load_split(
+        replace(data_args, dataset_config="task4", prior_volumes=False), data_args.train_split, streaming=False
+    )
+    scans = scans.cast_column("volume", Nifti(decode=False))  # the files, not decoded images
+    volume_of: dict[str, dict] = {}
+    for name, volume in zip(scans["volume_name"], scans["volume"]):
+        volume_of.setdefault(name, volume)
+    questions = load_split(
+        replace(data_args, dataset_config="task5"), data_args.train_split, streaming=False, with_volumes=False
+    )
+    pairs = scan_pair_rows(scans.remove_columns("volume"), questions, count=data_args.scan_pairs, seed=seed)
+    for finding, why in sorted(pairs.skipped.items()):
+        logger.info("scan pairs: %s left out (%s)", finding, why)
+    columns = train.column_names
+    rows = []
+    for row in pairs.rows:
+        row = {**row, "volume": volume_of[row["volume_name"]]}
+        row["prior_volumes"] = [volume_of[name] for name in row["prior_volume_names"]]
+        rows.append({c: row[c] for c in columns})
+    logger.info(
+        "added %d Task 5 questions made from pairs of %d Task 4 scans (seed %d) to %d questions",
+        len(rows), len(volume_of), pairs.seed, len(train),
+    )  # fmt: skip
+    return concatenate_datasets([train, Dataset.from_list(rows, features=train.features)])
+
+
 def with_lengths(dataset, processor, column: str):
     """``dataset`` with a ``column`` of token counts (prompt and target, one scan) for ``group_by_length``."""
     qa = dataset.select_columns([c for c in QA_COLUMNS if c in dataset.column_names])
     return dataset.add_column(column, [len(processor.encode(row, with_target=True)["input_ids"]) for row in qa])
-
-
-def answer_and_compare(trainer, test_rows: list[dict], output_dir: Path, processor, image_size, *, seed: int):
-    """Answer the test rows with their volumes and with blanked ones, score both beside the blind answers.
-
-    Writes ``predictions.jsonl``, ``predictions_blanked.jsonl``, ``scores.json`` (the flat report) and the full score
-    folder ``scores/`` (``report.json``, ``questions.jsonl``, ``table.txt``, ``scores.png``), then prints the
-    comparison: a model that reads the image beats its blanked run, which falls back to the answer prior. Returns the
-    flat report on the main process (None on the others).
-    """
-    from rad3d_hf.scoring import score, score_details
-    from rad3d_hf.scoring.comparison import format_comparison, majority_answers
-    from rad3d_hf.scoring.report import write_score_folder
-
-    answers = {}
-    collator = trainer.generation_collator
-    # the same collator (so a temporal model keeps its earlier scans), with the current volume blanked
-    blanked_collator = copy.copy(collator)
-    blanked_collator.image_transform = BlankVolume(image_size)
-    for name, chosen in (("volumes", collator), ("blanked", blanked_collator)):
-        what = "with their CT volumes" if name == "volumes" else "with every volume blanked"
-        logger.info("answering %d test questions (%s)", len(test_rows), what)
-        trainer.generation_rows = test_rows
-        trainer.generation_collator = chosen
-        answers[name] = trainer.generate_all()
-    if not trainer.is_world_process_zero():
-        return None
-    qa = [{k: r[k] for k in QA_COLUMNS} for r in test_rows]
-    for name, file_name in (("volumes", "predictions.jsonl"), ("blanked", "predictions_blanked.jsonl")):
-        with (output_dir / file_name).open("w") as f:
-            for row in test_rows:
-                f.write(json.dumps({"id": row["id"], "prediction": answers[name][row["id"]]}) + "\n")
-    predictions = [answers["volumes"][r["id"]] for r in test_rows]
-    result = score_details(predictions, qa, seed=seed)
-    (output_dir / "scores.json").write_text(json.dumps(result.metrics, indent=2, default=str) + "\n")
-    folder = output_dir / "scores"
-    written = write_score_folder(result, folder, title=f"3D-RAD test ({len(qa)} questions, {output_dir.name})")
-    blanked = score([answers["blanked"][r["id"]] for r in test_rows], qa, n_resamples=0)
-    blind = score(majority_answers(qa), qa, n_resamples=0)
-    columns = {"model": result.metrics, "blanked volumes": blanked, "blind": blind}
-    title = (
-        f"{len(qa)} test questions, in percent. blanked volumes: the same model with every volume replaced by an "
-        "empty one; blind: each subtask's most common answer"
-    )
-    print("\n" + format_comparison(columns, title=title), flush=True)
-    print(f"full report and figure: {', '.join(str(folder / name) for name in written)}", flush=True)
-    return result.metrics
-
-
-class BlankVolume:
-    """An image transform that ignores the volume: every input becomes an empty (all-zero, all-air) image."""
-
-    def __init__(self, size) -> None:
-        self.size = tuple(size)
-
-    def __call__(self, value) -> object:
-        import numpy as np
-
-        return np.zeros((1, *self.size), dtype=np.float32)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ column of the CSVs is a 1-based index into the split's sorted file list, so it d
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -90,6 +91,13 @@ FINDINGS: tuple[str, ...] = (
     "Bronchiectasis",
     "Interlobular septal thickening",
 )
+
+
+def named_finding(question: str, findings: Sequence[str] = FINDINGS) -> str | None:
+    """The finding ``question`` names: the longest of ``findings`` it contains (case-insensitive), else None."""
+    text = question.lower()
+    named = [f for f in findings if f.lower() in text]
+    return max(named, key=len) if named else None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,12 @@ The format follows the 3D-RAD evaluation code for M3D-LaMed: the question, for c
 to produce is ``"<letter>. <option>"`` for closed questions (``"B. No"``) and the answer text for open ones. Unlike the
 published script, open questions get no ``Choices: A. - B. - ...`` line: they have no options.
 
-Only the row fields ``id``, ``question``, ``question_type``, ``choices``, ``answer`` and ``answer_choice`` are read.
+A Tasks 5/6 target may first state the two facts its category combines (:func:`temporal_facts`), for a model that
+reads the earlier scans: ``"Earlier scans: Yes. Current scan: No. B. Resolved Lesion (...)"``. The scoring reads
+the option letter after them.
+
+Only the row fields ``id``, ``task``, ``question``, ``question_type``, ``choices``, ``answer`` and ``answer_choice``
+are read.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from rad3d_hf.catalogue import OPTION_LETTERS
+from rad3d_hf.catalogue import OPTION_LETTERS, TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW, TEMPORAL_TASKS
 
 ANSWER_CUE = "Answer:"
 # Task 6's label list ("[0, 1]") and the note explaining it, as the published questions print them.
@@ -70,8 +75,33 @@ def question_without_history(row: Mapping[str, Any]) -> str:
     return _LABEL_NOTE.sub("", _LABEL_LIST.sub(HISTORY_PLACEHOLDER, question, count=1))
 
 
-def target_text(row: Mapping[str, Any]) -> str:
-    """The answer a model is trained to produce: ``"B. No"`` for closed questions, the answer text for open ones."""
+def temporal_facts(row: Mapping[str, Any]) -> str:
+    """The two facts a Task 5/6 answer's category combines, as text: ``"Earlier scans: Yes. Current scan: No."``.
+
+    Read from ``answer_choice`` by the catalogue's definitions (present now: A, C; present before: A, B). A row of
+    another task is a ValueError naming it.
+    """
+    if int(_require(row, "task")) not in TEMPORAL_TASKS or _require(row, "question_type") != "closed":
+        raise ValueError(f"row {_row_id(row)}: only closed Task 5/6 questions have temporal facts")
+    letter = str(_require(row, "answer_choice"))
+    if letter not in OPTION_LETTERS[: len(_require(row, "choices"))]:
+        raise ValueError(f"row {_row_id(row)}: answer_choice {letter!r} is not one of the options")
+
+    def said(present: bool) -> str:
+        return "Yes" if present else "No"
+
+    before, now = letter in TEMPORAL_PRESENT_BEFORE, letter in TEMPORAL_PRESENT_NOW
+    return f"Earlier scans: {said(before)}. Current scan: {said(now)}."
+
+
+def target_text(row: Mapping[str, Any], *, with_temporal_facts: bool = False) -> str:
+    """The answer a model is trained to produce: ``"B. No"`` for closed questions, the answer text for open ones.
+
+    ``with_temporal_facts`` puts :func:`temporal_facts` before the option of a closed Task 5/6 question (other rows
+    are unchanged).
+    """
+    if with_temporal_facts and _require(row, "question_type") == "closed" and int(row.get("task", 0)) in TEMPORAL_TASKS:
+        return temporal_facts(row) + " " + target_text(row)
     if _require(row, "question_type") == "closed":
         letter = str(_require(row, "answer_choice"))
         choices = list(_require(row, "choices"))

@@ -21,18 +21,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rad3d_hf.catalogue import EXISTENCE_OPTIONS, FINDINGS, OPTION_LETTERS, TEMPORAL_TASKS, temporal_letter
+from rad3d_hf.catalogue import (
+    EXISTENCE_OPTIONS,
+    FINDINGS,
+    OPTION_LETTERS,
+    TEMPORAL_TASKS,
+    named_finding,
+    temporal_letter,
+)
 from rad3d_hf.scoring.answer_extraction import extract_choice
 
 # One of the phrasings of the published Task 4 tables ("Does the CT scan demonstrate arterial wall calcification?").
 EXISTENCE_QUESTION = "Does the CT scan demonstrate {finding}?"
-
-
-def named_finding(question: str, findings: Sequence[str] = FINDINGS) -> str | None:
-    """The finding ``question`` names: the longest of ``findings`` it contains (case-insensitive), else None."""
-    text = question.lower()
-    named = [f for f in findings if f.lower() in text]
-    return max(named, key=len) if named else None
 
 
 def existence_id(volume_name: str, finding: str) -> str:

@@ -150,6 +150,26 @@ def test_history_modes_choose_what_task6_sees(pair):
         M3DRadProcessor(proc.tokenizer, num_image_tokens=32, history="pictures")
 
 
+def test_temporal_facts_come_before_the_option_and_are_saved(pair, tmp_path):
+    _, (_, proc) = pair
+    facts = M3DRadProcessor.for_config(proc.tokenizer, pair[1][0].config, max_length=256, temporal_facts=True)
+    r = {k: v for k, v in row(1, 5, 1).items() if "pixel" not in k}  # answer B: resolved
+    encoded = facts.encode(r, with_target=True, num_priors=1)
+    target = [t for t, label in zip(encoded["input_ids"], encoded["labels"]) if label != -100]
+    assert facts.decode([target])[0] == f"Earlier scans: Yes. Current scan: No. B. {TEMPORAL_OPTIONS[1]}"
+    plain = proc.encode(r, with_target=True, num_priors=1)
+    assert (
+        plain["input_ids"][: len(facts.encode(r, with_target=False, num_priors=1)["input_ids"])]
+        == (facts.encode(r, with_target=False, num_priors=1)["input_ids"])
+    )  # the prompt is the same; only the target states the facts
+    existence = {**r, "task": 4, "choices": ["Yes", "No"], "answer_choice": "A", "answer": "Yes"}
+    assert facts.encode(existence, with_target=True)["labels"] == proc.encode(existence, with_target=True)["labels"]
+    facts.save_pretrained(tmp_path / "p")
+    assert M3DRadProcessor.from_pretrained(tmp_path / "p").temporal_facts
+    proc.save_pretrained(tmp_path / "q")
+    assert not M3DRadProcessor.from_pretrained(tmp_path / "q").temporal_facts
+
+
 def test_collator_errors_and_limits(pair):
     _, (_, proc) = pair
     collator = M3DRadCollator(proc)

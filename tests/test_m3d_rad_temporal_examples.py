@@ -56,6 +56,11 @@ def test_tiny_temporal_compares_with_the_single_scan_model_and_predicts_with_pri
         assert any(line.startswith("Task 5") and run in line for line in printed.splitlines()), run
     assert "macro-F1" in printed and "recall C" in printed and "before" in printed
     assert all("task5/previously_present_accuracy" in report for report in comparison.values())
+    # both models train on the same questions, scan pairs included, to state the same two facts before the option
+    added = [r.getMessage() for r in caplog.records if r.getMessage().startswith("added 1800 Task 5 questions")]
+    assert len(added) == 2 and all("(seed 42) to 918 questions" in m for m in added)
+    for name in ("single", "temporal"):
+        assert json.loads((out / name / "final" / "m3d_rad_processor.json").read_text())["temporal_facts"] is True
 
     # predict.py loads the earlier scans for a temporal model by itself; --history images strips Task 6's labels.
     predict = load_example("predict")
@@ -74,6 +79,11 @@ def test_finetune_arguments_of_the_temporal_presets():
     model_args, data_args, _ = finetune.parse_args(["--preset", "tiny-temporal"])
     assert model_args.compare_single and data_args.prior_volumes and data_args.history == "both"
     assert data_args.dataset_config == "task5,task6" and data_args.demo
+    assert model_args.temporal_facts and data_args.scan_pairs == 1800
+    tiny_temporal = finetune.preset_defaults("tiny-temporal")
+    assert tiny_temporal["num_train_epochs"] == 4 and tiny_temporal["train_sampling_strategy"] == "random"
+    model_args, data_args, _ = finetune.parse_args(["--preset", "tiny"])
+    assert not model_args.temporal_facts and data_args.scan_pairs == 0
     # from a tiny checkpoint (the quickstart's model): no second stage 1, its vision tower frozen and cached
     model_args, _, _ = finetune.parse_args(["--preset", "tiny-temporal", "--init_from", "runs/m3d-rad-tiny/final"])
     assert model_args.vision_pretrain_steps == 0 and model_args.freeze_vision_tower and model_args.cache_patch_features
@@ -86,6 +96,8 @@ def test_finetune_arguments_of_the_temporal_presets():
         (["--preset", "tiny-temporal", "--history", "pictures"], "--history must be one of"),
         (["--preset", "tiny-temporal", "--prior_volumes", "false"], "reads earlier scans"),
         (["--preset", "tiny", "--compare_single", "true"], "compares a temporal preset"),
+        (["--preset", "tiny-temporal", "--scan_pairs", "-1"], "--scan_pairs must be 0 or more"),
+        (["--preset", "tiny-temporal", "--streaming", "true", "--vision_pretrain_steps", "0"], "not with --streaming"),
     ):
         with pytest.raises(SystemExit, match=message):
             finetune.parse_args(argv)

@@ -209,3 +209,37 @@ def test_predict_refuses_rows_whose_earlier_volumes_do_not_all_resolve(tmp_path)
     with pytest.raises(SystemExit, match="row q1: not every earlier scan's volume was found"):
         predict.compose_temporal(args, None, None, Dataset.from_list([row]))
     assert not (tmp_path / "out.existence.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_predict_composes_an_image_text_models_answers(tmp_path):
+    """The image-text path (rendered slices, a chat template) composes the same way: existence file, then the rows."""
+    pytest.importorskip("torch")
+    from datasets import load_dataset
+
+    import rad3d_hf  # noqa: F401  (makes "3d-rad" resolve)
+    from tests import tiny_vlms
+    from tests.test_m3d_rad_examples import load_example
+
+    folder = tiny_vlms.gemma3(tmp_path / "tiny-gemma3")
+    predict = load_example("predict")
+    output = tmp_path / "preds" / "task5.jsonl"
+    argv = [
+        "--model", str(folder), "--demo", "--config", "task5", "--compose-temporal", "--max-samples", "4",
+        "--output", str(output), "--slices", "2", "--size", "28", "--max-new-tokens", "3", "--num-workers", "0",
+    ]  # fmt: skip
+    assert predict.main(argv) == 0
+
+    rows = list(load_dataset("3d-rad", "task5", split="test", demo=True).select(range(4)).remove_columns("volume"))
+    existence = [json.loads(line) for line in output.with_name("task5.existence.jsonl").read_text().splitlines()]
+    assert [e["id"] for e in existence] == [q["id"] for q in existence_questions(rows)]
+    composed = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [c["id"] for c in composed] == [r["id"] for r in rows]
+    assert [c["prediction"] for c in composed] == compose_answers(
+        rows, {e["id"]: e["prediction"] for e in existence}
+    ).answers
+    params = json.loads(output.with_name("task5.jsonl.params.json").read_text())
+    assert params["num_slices"] == 2 and params["size"] == 28
+    # the settings file guards the existence answers too: a rerun with others would mix them
+    with pytest.raises(SystemExit, match="written with other settings"):
+        predict.main([("3" if previous == "--slices" else a) for previous, a in zip(["", *argv], argv)])

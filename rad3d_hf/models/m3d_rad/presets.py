@@ -199,12 +199,14 @@ def build_tiny(
     max_length: int = 256,
     vocab_size: int = 600,
     history: str = "text",
+    temporal_facts: bool = False,
     **temporal: Any,
 ):
     """A random tiny M3D-RAD and its processor, with a BPE tokenizer trained on ``texts``: ``(model, processor)``.
 
     Same texts and seed, same weights; ``temporal`` (``max_prior_volumes``, ``prior_pooling_size``) makes the
     temporal variant, whose other weights equal the single-scan model's for the same texts and seed.
+    ``history`` and ``temporal_facts`` are the processor's settings.
     """
     import torch
 
@@ -224,7 +226,9 @@ def build_tiny(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = M3DRadForCausalLM(config)
-    return model, M3DRadProcessor.for_config(tokenizer, config, max_length=max_length, history=history)
+    return model, M3DRadProcessor.for_config(
+        tokenizer, config, max_length=max_length, history=history, temporal_facts=temporal_facts
+    )
 
 
 __all__ = [

@@ -17,6 +17,11 @@ without any) gets the single-scan prompt unchanged. ``history`` is how Task 6 se
 the published question with its label list and no earlier scans, ``"images"`` the earlier scans and the question
 with its label list left out (:func:`rad3d_hf.prompts.question_without_history`), ``"both"`` the earlier scans and
 the label list.
+
+With ``temporal_facts=True`` a closed Task 5/6 target first states the two facts its category combines,
+``Earlier scans: Yes. Current scan: No. B. Resolved Lesion (...)`` (:func:`rad3d_hf.prompts.temporal_facts`), so the
+model reads each time point at its own place in the answer before it names the category; the scoring reads the
+option after them. The setting is saved with the processor.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class M3DRadProcessor:
         max_prior_volumes: earlier scans a prompt may hold (the model config's; 0 for the single-scan model).
         num_prior_image_tokens: image tokens per earlier scan (the model config's; default ``num_image_tokens``).
         history: how Task 6 sees the past: ``"text"``, ``"images"`` or ``"both"`` (see the module docstring).
+        temporal_facts: Task 5/6 targets state the two facts before the option (see the module docstring).
     """
 
     def __init__(
@@ -64,6 +70,7 @@ class M3DRadProcessor:
         max_prior_volumes: int = 0,
         num_prior_image_tokens: int | None = None,
         history: str = "text",
+        temporal_facts: bool = False,
     ) -> None:
         if num_image_tokens <= 0:
             raise ValueError(f"num_image_tokens must be positive, got {num_image_tokens}")
@@ -85,10 +92,13 @@ class M3DRadProcessor:
         self.max_prior_volumes = int(max_prior_volumes)
         self.num_prior_image_tokens = int(num_prior_image_tokens or num_image_tokens)
         self.history = history
+        self.temporal_facts = bool(temporal_facts)
         self.truncated_ids: list[str] = []
 
     @classmethod
-    def for_config(cls, tokenizer, config, *, max_length: int = 512, history: str = "text") -> M3DRadProcessor:
+    def for_config(
+        cls, tokenizer, config, *, max_length: int = 512, history: str = "text", temporal_facts: bool = False
+    ) -> M3DRadProcessor:
         """A processor writing the image tokens an ``M3DRadConfig`` expects (its earlier scans' too)."""
         return cls(
             tokenizer,
@@ -97,6 +107,7 @@ class M3DRadProcessor:
             max_prior_volumes=config.max_prior_volumes,
             num_prior_image_tokens=config.num_prior_image_tokens,
             history=history,
+            temporal_facts=temporal_facts,
         )
 
     @property
@@ -137,6 +148,10 @@ class M3DRadProcessor:
             current = "\n".join([*spans, CURRENT_SCAN_MARKER + current])
         return current + " " + self.question_text(row)
 
+    def target_text(self, row: Mapping[str, Any]) -> str:
+        """The answer the model is trained to produce (with the temporal facts first when the processor says so)."""
+        return target_text(row, with_temporal_facts=self.temporal_facts)
+
     def image_tokens_for(self, num_priors: int) -> int:
         """How many image tokens a prompt with ``num_priors`` earlier scans holds."""
         return self.num_image_tokens + num_priors * self.num_prior_image_tokens
@@ -158,7 +173,7 @@ class M3DRadProcessor:
         prompt_ids = self._prompt_ids(row, num_priors)
         if not with_target:
             return {"input_ids": prompt_ids}
-        full = list(self.tokenizer(self.prompt_text(row, num_priors) + " " + target_text(row))["input_ids"])
+        full = list(self.tokenizer(self.prompt_text(row, num_priors) + " " + self.target_text(row))["input_ids"])
         full.append(self.tokenizer.eos_token_id)
         if len(full) > self.max_length:
             self.truncated_ids.append(str(row.get("id")))
@@ -224,6 +239,7 @@ class M3DRadProcessor:
             "max_prior_volumes": self.max_prior_volumes,
             "num_prior_image_tokens": self.num_prior_image_tokens,
             "history": self.history,
+            "temporal_facts": self.temporal_facts,
             "special_tokens": list(SPECIAL_TOKENS),
         }
         (directory / PROCESSOR_CONFIG).write_text(json.dumps(settings, indent=2) + "\n")

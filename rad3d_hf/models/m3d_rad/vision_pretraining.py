@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-EXISTENCE_TASK = 4
-_ANSWERS = {"Yes": 1.0, "No": 0.0}
+from rad3d_hf.scan_pairs import EXISTENCE_TASK, existence_labels
 
 
 @dataclass(frozen=True)
@@ -43,20 +42,7 @@ def finding_labels(rows: Iterable[Mapping[str, Any]]) -> FindingLabels:
 
     Two questions about the same volume and finding with different answers are a ValueError naming both ids.
     """
-    seen: dict[tuple[str, str], tuple[float, str]] = {}
-    for row in rows:
-        if int(row["task"]) != EXISTENCE_TASK:
-            continue
-        answer = str(row["answer"]).strip()
-        if answer not in _ANSWERS:
-            raise ValueError(f"row {row['id']}: a Task 4 answer must be Yes or No, got {answer!r}")
-        key = (str(row["volume_name"]), str(row["subtask"]))
-        value = _ANSWERS[answer]
-        if key in seen and seen[key][0] != value:
-            raise ValueError(
-                f"rows {seen[key][1]} and {row['id']} give volume {key[0]} different answers for {key[1]!r}"
-            )
-        seen.setdefault(key, (value, str(row["id"])))
+    seen = existence_labels(rows)
     if not seen:
         raise ValueError("no Task 4 rows: the vision tower's labels come from the existence-detection questions")
     volumes = tuple(sorted({v for v, _ in seen}))
@@ -65,8 +51,8 @@ def finding_labels(rows: Iterable[Mapping[str, Any]]) -> FindingLabels:
     f_index = {f: j for j, f in enumerate(findings)}
     labels = np.zeros((len(volumes), len(findings)), dtype=np.float32)
     known = np.zeros_like(labels, dtype=bool)
-    for (volume, finding), (value, _) in seen.items():
-        labels[v_index[volume], f_index[finding]] = value
+    for (volume, finding), value in seen.items():
+        labels[v_index[volume], f_index[finding]] = float(value)
         known[v_index[volume], f_index[finding]] = True
     return FindingLabels(volumes, findings, labels, known)
 
