@@ -367,7 +367,8 @@ def with_scan_pairs(train, data_args: DataArguments, seed: int):
     scans = load_split(
         replace(data_args, dataset_config="task4", prior_volumes=False), data_args.train_split, streaming=False
     )
-    scans = scans.cast_column("volume", Nifti(decode=False))  # the files, not decoded images
+    if isinstance(scans.features["volume"], Nifti):  # the files, not decoded images (npy volumes are paths already)
+        scans = scans.cast_column("volume", Nifti(decode=False))
     volume_of: dict[str, dict] = {}
     for name, volume in zip(scans["volume_name"], scans["volume"]):
         volume_of.setdefault(name, volume)

@@ -137,3 +137,45 @@ def test_readout_probe_shows_the_demo_images_hold_what_earlier_scans_add(tmp_pat
     assert "Task 5  current" in printed and "Task 5  earlier" in printed and "unnamed 0" in printed
     with pytest.raises(SystemExit):
         probe.main(["--data-dir", str(tmp_path)])  # no --volumes-dir: a usage error
+
+
+def test_scan_pairs_join_the_training_rows_with_their_volumes(monkeypatch, tmp_path):
+    """With npy volumes (path columns) the pairs carry their scans' paths, current as volume, earlier as prior."""
+    from datasets import Dataset, Features, List, Value
+
+    from tests.test_scan_pairs import existence, temporal
+
+    finetune = load_example("finetune_m3d_rad")
+    features = Features({
+        "id": Value("string"), "task": Value("int32"), "subtask": Value("string"), "question": Value("string"),
+        "answer": Value("string"), "question_type": Value("string"), "choices": List(Value("string")),
+        "answer_choice": Value("string"), "volume_name": Value("string"), "patient_id": Value("int32"),
+        "scan": Value("string"), "reconstruction": Value("int32"), "history": List(Value("int32")),
+        "prior_volume_names": List(Value("string")), "volume": Value("string"), "prior_volumes": List(Value("string")),
+    })  # fmt: skip
+    scans = [existence(f"train_{v}_a_1", "Emphysema", present=v % 2 == 0, i=v) for v in range(6)]
+    for r in scans:
+        r.update(
+            question="Is there emphysema?", choices=["Yes", "No"], answer_choice="A" if r["answer"] == "Yes" else "B"
+        )
+        r.update(history=[], prior_volume_names=[], volume=f"{tmp_path}/{r['volume_name']}.npy", prior_volumes=[])
+    question = {**temporal("Emphysema"), "volume": "q.npy", "prior_volumes": ["p.npy"]}
+    tables = {
+        "task4": Dataset.from_list(scans, features=features),
+        "task5": Dataset.from_list([question], features=features),
+    }
+
+    def load_split(data_args, split, *, streaming, with_volumes=True):
+        table = tables[data_args.dataset_config]
+        return table if with_volumes else table.remove_columns(["volume", "prior_volumes"])
+
+    monkeypatch.setattr(finetune, "load_split", load_split)
+    data_args = finetune.DataArguments(dataset_config="task5", scan_pairs=8, volume_format="npy")
+    train = finetune.with_scan_pairs(tables["task5"], data_args, seed=3)
+    assert len(train) == 9 and train[0]["id"] == question["id"]
+    for row in list(train)[1:]:
+        assert row["id"].startswith("pairs/seed3/")
+        assert row["volume"] == f"{tmp_path}/{row['volume_name']}.npy"
+        assert row["prior_volumes"] == [f"{tmp_path}/{row['prior_volume_names'][0]}.npy"]
+    single = finetune.with_scan_pairs(tables["task5"].remove_columns("prior_volumes"), data_args, seed=3)
+    assert "prior_volumes" not in single.column_names and single["id"] == train["id"]
