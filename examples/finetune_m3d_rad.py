@@ -369,7 +369,7 @@ def with_scan_pairs(train, data_args: DataArguments, seed: int):
     )
     if isinstance(scans.features["volume"], Nifti):  # the files, not decoded images (npy volumes are paths already)
         scans = scans.cast_column("volume", Nifti(decode=False))
-    volume_of: dict[str, dict] = {}
+    volume_of: dict[str, object] = {}  # NIfTI files ({"path", "bytes"}) or npy paths
     for name, volume in zip(scans["volume_name"], scans["volume"]):
         volume_of.setdefault(name, volume)
     questions = load_split(

@@ -38,6 +38,7 @@ def answer_and_compare(trainer, test_rows: list[dict], output_dir: Path, process
     comparison: a model that reads the image beats its blanked run, which falls back to the answer prior. Returns the
     flat report on the main process (None on the others).
     """
+    from rad3d_hf.prediction.parts import prediction_line
     from rad3d_hf.scoring import score, score_details
     from rad3d_hf.scoring.comparison import format_comparison, majority_answers
     from rad3d_hf.scoring.report import write_score_folder
@@ -59,7 +60,7 @@ def answer_and_compare(trainer, test_rows: list[dict], output_dir: Path, process
     for name, file_name in (("volumes", "predictions.jsonl"), ("blanked", "predictions_blanked.jsonl")):
         with (output_dir / file_name).open("w") as f:
             for row in test_rows:
-                f.write(json.dumps({"id": row["id"], "prediction": answers[name][row["id"]]}) + "\n")
+                f.write(prediction_line(row["id"], answers[name][row["id"]]))
     predictions = [answers["volumes"][r["id"]] for r in test_rows]
     result = score_details(predictions, qa, seed=seed)
     (output_dir / "scores.json").write_text(json.dumps(result.metrics, indent=2, default=str) + "\n")

@@ -248,10 +248,8 @@ def answer_questions(args, place, device, ids, volume_names, volume_rows, questi
 def compose_temporal(args, place, device, dataset) -> None:
     """``--compose-temporal``: ask the model whether the question's finding is on each of its scans, one scan at a
     time, and write the categories those answers make (``rad3d_hf.temporal_composition``) to ``--output``."""
-    import json
-
     from rad3d_hf.atomic_files import write_text_atomically
-    from rad3d_hf.prediction.parts import read_predictions_file
+    from rad3d_hf.prediction.parts import prediction_line, read_predictions_file
     from rad3d_hf.temporal_composition import compose_answers, existence_questions
 
     rows, volumes = [], {}
@@ -274,10 +272,8 @@ def compose_temporal(args, place, device, dataset) -> None:
     if not place.is_main:
         return
     composition = compose_answers(rows, read_predictions_file(existence_file))
-    lines = [
-        json.dumps({"id": str(r["id"]), "prediction": a}, ensure_ascii=False) for r, a in zip(rows, composition.answers)
-    ]
-    write_text_atomically(args.output, "".join(line + "\n" for line in lines))
+    lines = (prediction_line(str(r["id"]), answer) for r, answer in zip(rows, composition.answers))
+    write_text_atomically(args.output, "".join(lines))
     unread = composition.unread
     logger.info(
         "composed %d answers from %d existence questions into %s; %d unread%s",

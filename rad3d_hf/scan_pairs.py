@@ -21,13 +21,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rad3d_hf.catalogue import OPTION_LETTERS, named_finding, temporal_letter
+from rad3d_hf.catalogue import (
+    EXISTENCE_OPTIONS,
+    OPTION_LETTERS,
+    TEMPORAL_OPTIONS,
+    TEMPORAL_PRESENT_BEFORE,
+    TEMPORAL_PRESENT_NOW,
+    named_finding,
+    temporal_letter,
+)
 
 EXISTENCE_TASK = 4
 PAIRED_TASK = 5
-_ANSWERS = {"Yes": True, "No": False}
-# (present now, present before), in option order: refractory, resolved, new, no abnormality
-COURSES: tuple[tuple[bool, bool], ...] = ((True, True), (False, True), (True, False), (False, False))
+_ANSWERS = dict(zip(EXISTENCE_OPTIONS, (True, False)))  # Yes: present
+# (present now, present before) of each temporal option, in option order: refractory, resolved, new, no abnormality
+COURSES: tuple[tuple[bool, bool], ...] = tuple(
+    (letter in TEMPORAL_PRESENT_NOW, letter in TEMPORAL_PRESENT_BEFORE)
+    for letter in OPTION_LETTERS[: len(TEMPORAL_OPTIONS)]
+)
 # identity fields a pair row takes from its current scan's Task 4 row rather than from the question's template
 _SCAN_FIELDS = ("volume_name", "patient_id", "scan", "reconstruction")
 

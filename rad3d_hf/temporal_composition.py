@@ -135,5 +135,4 @@ __all__ = [
     "compose_answers",
     "existence_id",
     "existence_questions",
-    "named_finding",
 ]

@@ -8,14 +8,8 @@ from collections import Counter
 
 import pytest
 
-from rad3d_hf.catalogue import FINDINGS
-from rad3d_hf.temporal_composition import (
-    EXISTENCE_QUESTION,
-    compose_answers,
-    existence_id,
-    existence_questions,
-    named_finding,
-)
+from rad3d_hf.catalogue import FINDINGS, named_finding
+from rad3d_hf.temporal_composition import EXISTENCE_QUESTION, compose_answers, existence_id, existence_questions
 from tests.conftest import real_tables_or_skip
 
 CHOICES = [

@@ -31,9 +31,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rad3d_hf.catalogue import TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW
+from rad3d_hf.catalogue import TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW, named_finding
 from rad3d_hf.catalogue import temporal_letter as letter_of
-from rad3d_hf.temporal_composition import named_finding
 
 
 def fit_readout(x: Any, y: Any, *, l2: float, steps: int) -> Any:

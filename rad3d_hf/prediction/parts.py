@@ -79,10 +79,15 @@ def answered_ids(output: Path, *, own_part: Path | None = None) -> set[str]:
     return done
 
 
+def prediction_line(question_id: str, prediction: str) -> str:
+    """One line of a predictions file: ``{"id": ..., "prediction": ...}`` and a newline."""
+    return json.dumps({"id": question_id, "prediction": prediction}, ensure_ascii=False) + "\n"
+
+
 def append_answers(handle, pairs: Iterable[tuple[str, str]]) -> None:
     """Write ``(id, prediction)`` lines to an open part file and flush them to the disk."""
     for question_id, prediction in pairs:
-        handle.write(json.dumps({"id": question_id, "prediction": prediction}, ensure_ascii=False) + "\n")
+        handle.write(prediction_line(question_id, prediction))
     handle.flush()
     os.fsync(handle.fileno())
 
@@ -114,7 +119,7 @@ def merge_parts(output: Path, order: Sequence[str]) -> int:
     extra = [i for i in found if i not in wanted]
     if extra:
         logger.info("%s keeps %d answers of an earlier run that this run did not ask for", output, len(extra))
-    lines = [json.dumps({"id": i, "prediction": found[i][0]}, ensure_ascii=False) + "\n" for i in [*order, *extra]]
+    lines = [prediction_line(i, found[i][0]) for i in [*order, *extra]]
     write_text_atomically(output, "".join(lines))
     for part in existing_parts(output):
         part.unlink()
@@ -127,5 +132,6 @@ __all__ = [
     "existing_parts",
     "merge_parts",
     "part_path",
+    "prediction_line",
     "read_predictions_file",
 ]
