@@ -78,7 +78,9 @@ class DataArguments:
     demo: bool | None = field(default=None, metadata={"help": "use the built-in demo data (default: tiny only)"})
     data_dir: str | None = field(default=None, metadata={"help": "QA tables (default: the Hub dataset)"})
     volumes_dir: str | None = field(default=None, metadata={"help": "CT-RATE volumes, found by name"})
-    volume_format: str = field(default="nifti", metadata={"help": "nifti | npy (M3D's preprocessed arrays)"})
+    volume_format: str = field(
+        default="auto", metadata={"help": "auto (what --volumes_dir holds) | nifti | npy (M3D's preprocessed arrays)"}
+    )
     streaming: bool = False
     shuffle_buffer: int = field(default=1000, metadata={"help": "streaming shuffle buffer"})
     train_split: str = "train"

@@ -11,7 +11,12 @@
 ``--model`` is a folder saved by ``examples/finetune_m3d_rad.py`` (``final/``), a local copy of a released M3D-LaMed
 checkpoint, or any transformers image-text-to-text model (Qwen2.5-VL, LLaVA-OneVision, Gemma 3 / MedGemma, ...):
 that answers zero-shot from rendered axial slices (``--render``, ``--slices``, ``--size``, ``--montage``) through its
-own chat template, and the renderer settings are written beside the output (``<output>.params.json``).
+own chat template. What the answers depend on besides the weights (the volume format in use; the renderer settings,
+with the preset ``auto`` chose) is written beside the output (``<output>.params.json``), and a resumed run with other
+settings is refused.
+
+The published ``Images/test.zip`` works as it comes: ``--volumes-dir Images/test.zip`` (``.npy`` arrays, found at
+any depth; only the asked split is prepared).
 
 The work is ordered by CT volume: each volume is decoded and preprocessed (or rendered) once, in ``--num-workers``
 DataLoader workers; for M3D-RAD the vision tower and projector run once on it; all its questions are answered from
@@ -59,7 +64,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--volumes-dir", default=None, help="CT volumes, found by name: a folder, a .zip (Images/test.zip) or a URL"
     )
-    parser.add_argument("--volume-format", default="nifti", choices=("nifti", "npy"))
+    parser.add_argument(
+        "--volume-format",
+        default="auto",
+        choices=("auto", "nifti", "npy"),
+        help="nifti, npy, or auto (default: the format --volumes-dir holds; recorded in <output>.params.json)",
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="questions of one volume generated together")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers decoding volumes")
     parser.add_argument("--max-new-tokens", type=int, default=256, help="the 3D-RAD evaluation's limit is 256")
@@ -80,7 +90,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "the questions' answers go to <output stem>.existence.jsonl",
     )
     zero_shot = parser.add_argument_group("image-text-to-text models (zero-shot, from rendered slices)")
-    zero_shot.add_argument("--render", default="medgemma", help="SliceRenderer preset (default: medgemma)")
+    zero_shot.add_argument(
+        "--render",
+        default="auto",
+        help="SliceRenderer preset (default: auto, medgemma windows for HU, unit for [0, 1])",
+    )
     zero_shot.add_argument("--slices", type=int, default=16, help="axial slices per volume (default 16, at most 85)")
     zero_shot.add_argument("--size", type=int, default=448, help="pixels per slice side (default 448)")
     zero_shot.add_argument("--montage", action="store_true", help="one montage image instead of N slices")
@@ -184,15 +198,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         device = torch.device(f"cuda:{place.local_rank}" if torch.cuda.is_available() else "cpu")
 
-    from rad3d_hf.models.image_text import is_image_text_folder
-
     if args.compose_temporal:
         args.prior_volumes = True  # to find the earlier scans; the model is asked about one scan at a time
     else:
         settle_earlier_scans(args)
-    if is_image_text_folder(args.model) and place.is_main:
-        record_settings(args.output, zero_shot_settings(args))
     dataset = load_rows(args)
+    if place.is_main:
+        record_settings(args.output, run_settings(args, dataset))
     if args.compose_temporal:
         compose_temporal(args, place, device, dataset)
     else:
@@ -282,10 +294,30 @@ def compose_temporal(args, place, device, dataset) -> None:
 
 
 def zero_shot_renderer(args: argparse.Namespace):
-    """The SliceRenderer the zero-shot options describe."""
+    """The SliceRenderer the zero-shot options describe (one per run: with ``auto`` it keeps its choice)."""
     import rad3d_hf
 
-    return rad3d_hf.SliceRenderer(args.render, num_slices=args.slices, size=args.size, montage=args.montage)
+    if getattr(args, "renderer", None) is None:
+        args.renderer = rad3d_hf.SliceRenderer(
+            args.render, num_slices=args.slices, size=args.size, montage=args.montage
+        )
+    return args.renderer
+
+
+def run_settings(args: argparse.Namespace, dataset) -> dict:
+    """What the answers depend on besides the weights: the volume format in use, and a zero-shot run's settings
+    (the ``auto`` render preset settles on the first volume, so the file says what it drew)."""
+    import datasets
+
+    from rad3d_hf.models.image_text import is_image_text_folder
+
+    volume_format = "nifti" if isinstance(dataset.features["volume"], datasets.Nifti) else "npy"
+    if not is_image_text_folder(args.model):
+        return {"model": str(args.model), "volume_format": volume_format}
+    renderer = zero_shot_renderer(args)
+    if len(dataset):
+        renderer.settle(dataset[0]["volume"])
+    return {**zero_shot_settings(args), "volume_format": volume_format}
 
 
 def zero_shot_settings(args: argparse.Namespace) -> dict:

@@ -15,6 +15,7 @@ Every config field changes the output and is therefore part of the datasets cach
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,6 +31,8 @@ from rad3d_hf.qa_tables import (
     DEFAULT_DATA_DIR,
     SourceFile,
     add_prior_volume_names,
+    declared_empty,
+    empty_table_error,
     file_digest,
     has_rows,
     header_only_error,
@@ -39,7 +42,8 @@ from rad3d_hf.qa_tables import (
     table_exists,
     tables_digest,
 )
-from rad3d_hf.volumes.locator import VolumeLocator
+from rad3d_hf.split_volumes import no_split_error, no_volumes_reason
+from rad3d_hf.volumes.locator import VolumeFormat, VolumeLocator, check_format_choice
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +88,13 @@ class ThreeDRadConfig(datasets.BuilderConfig):
     Args:
         data_dir: folder or fsspec URL holding ``train/`` and ``test/`` QA tables (default: the Hub dataset).
         volumes_dir: folder or fsspec URL searched for the CT volumes by name; None gives QA-only rows.
-        volume_format: ``"nifti"`` (``.nii.gz``/``.nii``, a lazy ``datasets.Nifti`` column) or ``"npy"`` (path column).
-        missing_volumes: ``"error"`` (default) raises on the first question whose volume is absent; ``"skip"`` drops
-            such questions and logs how many were skipped.
+        volume_format: ``"auto"`` (default: the format ``volumes_dir`` holds, resolved when the builder is made),
+            ``"nifti"`` (``.nii.gz``/``.nii``, a lazy ``datasets.Nifti`` column) or ``"npy"`` (a path column; the
+            release's ``Images/test.zip`` and ``rad3d-hf preprocess`` folders hold ``.npy``).
+        missing_volumes: ``"error"`` (default) raises on a table whose questions' volumes are partly absent, listing
+            them; ``"skip"`` drops such questions and logs how many were skipped. Either way a split none of whose
+            volumes is under ``volumes_dir`` is left out with a logged line (the published archive holds the test
+            volumes alone), and no volume of any split is an error saying what the folder holds.
         demo: use the built-in synthetic demo source (tables and phantoms generated locally, no download) in
             ``data_dir``, by default ``$HF_HOME/rad3d_hf/demo/v<format>-seed<seed>``; volumes from its ``volumes/``.
         demo_seed: seed of the demo source.
@@ -99,7 +107,7 @@ class ThreeDRadConfig(datasets.BuilderConfig):
     """
 
     volumes_dir: str | None = None
-    volume_format: Literal["nifti", "npy"] = "nifti"
+    volume_format: str = "auto"
     missing_volumes: MissingVolumes = "error"
     demo: bool = False
     demo_seed: int = 0
@@ -114,10 +122,8 @@ class ThreeDRadConfig(datasets.BuilderConfig):
 
     def validate(self) -> None:
         """Refuse values the builder cannot honour (datasets sets keyword arguments after ``__init__``)."""
-        if self.volume_format not in ("nifti", "npy"):
-            raise ValueError(f"volume_format={self.volume_format!r}; expected 'nifti' or 'npy'")
-        if self.missing_volumes not in ("error", "skip"):
-            raise ValueError(f"missing_volumes={self.missing_volumes!r}; expected 'error' or 'skip'")
+        check_format_choice(self.volume_format)
+        _check_missing_volumes(self.missing_volumes)
         if self.splits is not None:
             if isinstance(self.splits, str):
                 self.splits = (self.splits,)
@@ -125,6 +131,11 @@ class ThreeDRadConfig(datasets.BuilderConfig):
             if unknown or not self.splits:
                 raise ValueError(f"splits={self.splits!r}; expected a non-empty selection of 'train' and 'test'")
             self.splits = tuple(self.splits)
+
+
+def _check_missing_volumes(value: Any) -> None:
+    if value not in ("error", "skip"):
+        raise ValueError(f"missing_volumes={value!r}; expected 'error' or 'skip'")
 
 
 def _content_digest(config_kwargs: dict[str, Any]) -> str:
@@ -163,6 +174,16 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         # The cache key is made from the config's fields: a digest of the tables' (and metadata files') content makes
         # a table edited in place a new cache entry, in this process or a fresh one (0.2-0.4 s for all published tables).
         config_kwargs["content_digest"] = _content_digest(config_kwargs)
+        # "auto" becomes the format the folder holds here, so the cache key (and the volume column's type) follows
+        # what is on disk: a folder turned from NIfTI into .npy is never served from the NIfTI cache.
+        check_format_choice(config_kwargs.get("volume_format", "auto"))
+        _check_missing_volumes(config_kwargs.get("missing_volumes", "error"))
+        if config_kwargs.get("volume_format", "auto") == "auto":
+            volumes_dir = config_kwargs.get("volumes_dir")
+            if volumes_dir is None and config_kwargs.get("demo"):
+                volumes_dir = os.path.join(str(config_kwargs["data_dir"]), "volumes")
+            if volumes_dir is not None:
+                config_kwargs["volume_format"] = VolumeLocator(str(volumes_dir)).volume_format
         return super()._create_builder_config(config_name, custom_features, config_id, **config_kwargs)
 
     def _resolved_dirs(self) -> tuple[str, str | None]:
@@ -173,14 +194,21 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
             return str(root), self.config.volumes_dir or str(root / "volumes")
         return str(self.config.data_dir or DEFAULT_DATA_DIR), self.config.volumes_dir
 
+    def _volume_format(self, volumes_dir: str) -> VolumeFormat:
+        """The config's format; "auto" (a config made without the builder) is resolved from the folder."""
+        if self.config.volume_format == "auto":
+            self.config.volume_format = VolumeLocator(volumes_dir).volume_format
+        return self.config.volume_format  # type: ignore[return-value]
+
     def _info(self) -> datasets.DatasetInfo:
         self.config.validate()
         features = qa_features()
         _, volumes_dir = self._resolved_dirs() if self.config.demo else (None, self.config.volumes_dir)
         if volumes_dir is not None:
-            features["volume"] = datasets.Nifti() if self.config.volume_format == "nifti" else datasets.Value("string")
+            volume_format = self._volume_format(volumes_dir)
+            features["volume"] = datasets.Nifti() if volume_format == "nifti" else datasets.Value("string")
             if self.config.prior_volumes:
-                features["prior_volumes"] = prior_volumes_feature(self.config.volume_format)
+                features["prior_volumes"] = prior_volumes_feature(volume_format)
         if self.config.metadata_files:
             features.update(metadata_features())
         return datasets.DatasetInfo(
@@ -200,8 +228,10 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         data_dir, volumes_dir = self._resolved_dirs()
         if self.config.prior_volumes and volumes_dir is None:
             raise ValueError("prior_volumes=True needs volumes: pass volumes_dir (or demo=True)")
+        locator = VolumeLocator(volumes_dir, self._volume_format(volumes_dir)) if volumes_dir is not None else None
         generators = []
         header_only: list[list[SourceFile]] = []
+        no_volumes: list[str] = []
         for split in get_config(self.config.name).splits:
             if self.config.splits is not None and split not in self.config.splits:
                 continue
@@ -216,16 +246,31 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
                 raise FileNotFoundError(
                     f"config {self.config.name!r}, split {split!r}: missing QA tables:\n  {missing}"
                 )
-            if not any(has_rows(s) for s in sources):
+            empty = [s for s in sources if not has_rows(s)]
+            if len(empty) == len(sources):
                 # datasets would fail on such a split with "Instruction ... corresponds to no data": name the tables.
                 header_only.append(sources)
                 logger.warning("%s: the %s split is left out", header_only_error(sources), split)
                 continue
+            failed = [s for s in empty if not declared_empty(data_dir, s)]  # the demo declares its empty subtasks
+            if failed:
+                raise empty_table_error(failed)
+            if locator is not None:
+                # The published archive holds the test volumes alone: a split none of whose volumes is there is left
+                # out (as a split whose tables are absent), so split="test" loads; a split with some is kept, and its
+                # missing volumes are errors (or skipped) where its tables are read.
+                reason = self._no_volumes_reason(locator, sources, split)
+                if reason is not None:
+                    no_volumes.append(reason)
+                    logger.warning("%s: the %s split is left out", reason, split)
+                    continue
             generators.append(
                 datasets.SplitGenerator(
                     name=split, gen_kwargs={"sources": sources, "data_dir": data_dir, "volumes_dir": volumes_dir}
                 )
             )
+        if not generators and no_volumes and locator is not None:
+            raise no_split_error(locator, no_volumes)
         if not generators and header_only:
             raise header_only_error(header_only[0])
         if not generators:
@@ -235,10 +280,41 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
             )
         return generators
 
+    def _no_volumes_reason(self, locator: VolumeLocator, sources: list[SourceFile], split: str) -> str | None:
+        return no_volumes_reason(locator, sources, split, f"config {self.config.name!r}")
+
+    def _left_out_reason(self, split: str) -> str | None:
+        """Why a split this config offers has no prepared data (its volumes are absent), for datasets' error."""
+        data_dir, volumes_dir = self._resolved_dirs()
+        if volumes_dir is None or split not in get_config(self.config.name).splits:
+            return None
+        sources = [s for s in source_files(data_dir, split, self.config.name) if table_exists(s.path)]
+        if not sources:
+            return None
+        return self._no_volumes_reason(VolumeLocator(volumes_dir, self._volume_format(volumes_dir)), sources, split)
+
+    def _explained(self, error: ValueError, split: Any) -> ValueError:
+        reason = self._left_out_reason(str(split)) if isinstance(split, (str, datasets.Split)) else None
+        if reason is None:
+            return error
+        return ValueError(f"{error} The {split} split was left out: {reason}.")
+
+    def as_dataset(self, split: Any = None, in_memory: bool = False) -> Any:
+        try:
+            return super().as_dataset(split=split, in_memory=in_memory)
+        except ValueError as error:
+            raise self._explained(error, split) from error
+
+    def as_streaming_dataset(self, split: Any = None, base_path: str | None = None) -> Any:
+        try:
+            return super().as_streaming_dataset(split=split, base_path=base_path)
+        except ValueError as error:
+            raise self._explained(error, split) from error
+
     def _generate_tables(
         self, sources: list[SourceFile], data_dir: str, volumes_dir: str | None
     ) -> Iterator[tuple[str, pa.Table]]:
-        locator = VolumeLocator(volumes_dir, self.config.volume_format) if volumes_dir is not None else None
+        locator = VolumeLocator(volumes_dir, self._volume_format(volumes_dir)) if volumes_dir is not None else None
         files = self.config.metadata_files
         metadata = CTRateMetadata.from_csv(*([files] if isinstance(files, str) else files)) if files else None
         schema = self.info.features.arrow_schema
@@ -258,12 +334,14 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         paths = [locator.locate(stem) for stem in columns["volume_name"]]
         keep = [i for i, path in enumerate(paths) if path is not None]
         if len(keep) < len(paths):
+            absent = list(dict.fromkeys(stem for stem, path in zip(columns["volume_name"], paths) if path is None))
             first = next(i for i, path in enumerate(paths) if path is None)
-            stem = columns["volume_name"][first]
             if self.config.missing_volumes == "error":
+                shown = ", ".join(absent[:10]) + (f" and {len(absent) - 10} more" if len(absent) > 10 else "")
                 raise FileNotFoundError(
-                    f"volume {stem} of question {columns['id'][first]} ({source.path}) not found; looked for "
-                    f"{locator.describe_search(stem)}. Pass missing_volumes='skip' to drop such questions."
+                    f"{len(absent)} volumes of {len(paths) - len(keep)} questions of {source.path} are not under "
+                    f"{locator.volumes_dir}: {shown} (first question {columns['id'][first]}); looked for "
+                    f"{locator.describe_search(absent[0])}. Pass missing_volumes='skip' to drop such questions."
                 )
             logger.warning(
                 "skipped %d of %d questions of %s whose volume is not under %s (missing_volumes='skip'), first: %s",
@@ -275,13 +353,13 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
             )
             columns = {name: [values[i] for i in keep] for name, values in columns.items()}
             paths = [paths[i] for i in keep]
-        if self.config.volume_format == "nifti":
+        if locator.volume_format == "nifti":
             columns["volume"] = [{"bytes": None, "path": path} for path in paths]
         else:
             columns["volume"] = paths
         if self.config.prior_volumes:
             columns["prior_volumes"] = prior_volumes_column(
-                columns, locator.locate, volume_format=self.config.volume_format,
+                columns, locator.locate, volume_format=locator.volume_format,
                 missing=self.config.missing_volumes, source=source.path,
             )  # fmt: skip
         return columns

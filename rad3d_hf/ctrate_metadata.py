@@ -149,7 +149,13 @@ def _record(row: Mapping[str, str], path: str, line: int) -> ScanMetadata:
     except (TypeError, ValueError, json.JSONDecodeError):
         raise ValueError(f"{path}, line {line}, column XYSpacing: {row.get('XYSpacing')!r} is not '[x, y]'") from None
     x, y = spacing("XYSpacing", x), spacing("XYSpacing", y)
-    slices = row.get("NumberofSlices") or ""
+    slices = (row.get("NumberofSlices") or "").strip()
+    slice_count = None
+    if slices:
+        count = number("NumberofSlices")
+        if count < 0 or count != int(count):
+            raise ValueError(f"{path}, line {line}, column NumberofSlices: {slices!r} is not a whole number of slices")
+        slice_count = int(count)
     return ScanMetadata(
         volume_name=strip_volume_suffix(row["VolumeName"].strip()),
         spacing=(x, y, spacing("ZSpacing", number("ZSpacing"))),
@@ -160,7 +166,7 @@ def _record(row: Mapping[str, str], path: str, line: int) -> ScanMetadata:
         patient_sex=(row.get("PatientSex") or "").strip(),
         patient_age=(row.get("PatientAge") or "").strip(),
         study_date=(row.get("StudyDate") or "").strip(),
-        number_of_slices=int(float(slices)) if slices.strip() else None,
+        number_of_slices=slice_count,
     )
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -44,6 +46,8 @@ __all__ = [
     "QATableError",
     "SourceFile",
     "add_prior_volume_names",
+    "declared_empty",
+    "empty_table_error",
     "file_digest",
     "parse_history",
     "read_rows",
@@ -53,6 +57,7 @@ __all__ = [
     "source_files",
     "split_volume_index",
     "table_exists",
+    "table_volume_stems",
     "tables_digest",
 ]
 
@@ -266,6 +271,14 @@ def _volume_stems(source: SourceFile) -> list[str]:
     return read_table_columns(source)["volume_name"]
 
 
+def table_volume_stems(sources: Iterable[SourceFile]) -> set[str]:
+    """The distinct volume stems the present tables among ``sources`` name (read fast; errors name the table)."""
+    stems: set[str] = set()
+    for source in sources:
+        stems.update(_volume_stems(source))
+    return stems
+
+
 def split_volume_index(data_dir: str, split: str, digest: str | None = None) -> dict[int, dict[str, tuple[int, ...]]]:
     """Every volume named anywhere in a split's tables: patient -> scan letter -> reconstructions (sorted).
 
@@ -278,9 +291,7 @@ def split_volume_index(data_dir: str, split: str, digest: str | None = None) -> 
 
 @functools.lru_cache(maxsize=8)
 def _split_volume_index(data_dir: str, split: str, digest: str) -> dict[int, dict[str, tuple[int, ...]]]:
-    stems: set[str] = set()
-    for source in source_files(data_dir, split, "all"):
-        stems.update(_volume_stems(source))
+    stems = table_volume_stems(source_files(data_dir, split, "all"))
     found: dict[int, dict[str, set[int]]] = {}
     for stem in stems:
         name = parse_volume_name(stem)
@@ -311,14 +322,47 @@ def add_prior_volume_names(
 
 
 def read_rows(data_dir: str | None, split: str, config: str = "all") -> Iterator[dict[str, Any]]:
-    """Rows of ``config`` in ``split`` in the package's schema (no ``volume``), in catalogue and file order."""
+    """Rows of ``config`` in ``split`` in the package's schema (no ``volume``), in catalogue and file order.
+
+    A table with a header and no rows is an error naming it (every published table holds questions, so such a file
+    is a failed download), unless the folder declares it empty (:func:`declared_empty`)."""
     data_dir = str(data_dir or DEFAULT_DATA_DIR)
     index = split_volume_index(data_dir, split)
     priors: dict[str, list[str]] = {}
     for source in source_files(data_dir, split, config):
         columns = read_table_columns(source)
+        if not columns["id"] and not declared_empty(data_dir, source):
+            raise empty_table_error([source])
         add_prior_volume_names(columns, index, priors)
         yield from _rows(columns)
+
+
+def declared_empty(data_dir: str, source: SourceFile) -> bool:
+    """Whether ``data_dir/manifest.json`` lists ``source`` under ``"tables"`` with 0 questions, as the demo source
+    declares the subtasks it leaves empty. Read only when a table turns out empty."""
+    manifest_path = f"{data_dir.rstrip('/')}/manifest.json"
+    try:
+        with fsspec.open(manifest_path, "rt", encoding="utf-8") as handle:
+            declared = json.load(handle).get("tables") or {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    relative = source.path[len(data_dir.rstrip("/")) + 1 :] if source.path.startswith(data_dir.rstrip("/")) else ""
+    return isinstance(declared, dict) and declared.get(relative.replace(os.sep, "/")) == 0
+
+
+def empty_table_error(sources: list[SourceFile]) -> QATableError:
+    """The error for tables that hold a header but no rows beside tables that hold questions."""
+    more = f" (and {len(sources) - 1} more of the split's tables: {', '.join(s.path for s in sources[1:4])}" + (
+        ", ...)" if len(sources) > 4 else ")"
+    )
+    return QATableError(
+        sources[0].path,
+        1,
+        None,
+        "the table has a header but no rows, and every published 3D-RAD table holds questions (a download that "
+        "failed part way leaves such a file): download it again; `rad3d-hf verify --data-dir DIR` checks a copy"
+        + (more if len(sources) > 1 else ""),
+    )
 
 
 def header_only_error(sources: list[SourceFile]) -> QATableError:

@@ -41,3 +41,14 @@ def _offline_hf(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
         monkeypatch.setenv(name, "1")
     monkeypatch.setenv("HF_HOME", _HF_HOME)
+
+
+@pytest.fixture(scope="session")
+def release_replica(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """(tables folder, ``test.zip``, stored arrays by stem): the published release's layout, from the demo data."""
+    from rad3d_hf.demo import ensure_demo_data
+    from tests.release_replica import write_release_zip
+
+    root = ensure_demo_data()
+    archive = tmp_path_factory.mktemp("release") / "test.zip"
+    return root, archive, write_release_zip(root, archive)

@@ -86,8 +86,10 @@ def test_a_missing_volume_is_named(tmp_path):
     with pytest.raises(Exception) as info:
         _load(tmp_path, volumes_dir=str(tmp_path / "vol"))
     message = error_chain(info.value)
-    assert "volume test_7_b_1 of question test/task4/lung_nodule/000001" in message
-    assert "not found" in message and "missing_volumes='skip'" in message
+    # every absent volume of the table is listed, with the first question that needs one
+    assert "2 volumes of 2 questions" in message and "test_7_b_1, test_8_a_1" in message
+    assert "first question test/task4/lung_nodule/000001" in message
+    assert "are not under" in message and "missing_volumes='skip'" in message
 
 
 def test_skipping_missing_volumes_is_explicit_and_counted(tmp_path, caplog):

@@ -22,7 +22,7 @@ ANSWERS = ("A. Yes", "B", "The answer is B.", "", "No idea.", "C. New lesion", "
 
 
 def test_source_follows_the_environment() -> None:
-    assert source.source_kwargs({"RAD3D_DEMO": "1"}) == {"splits": ("test",), "volume_format": "nifti", "demo": True}
+    assert source.source_kwargs({"RAD3D_DEMO": "1"}) == {"splits": ("test",), "volume_format": "auto", "demo": True}
     real = source.source_kwargs({"RAD3D_DATA_DIR": "/t", "RAD3D_VOLUMES_DIR": "/v", "RAD3D_VOLUME_FORMAT": "npy"})
     assert real == {"splits": ("test",), "volume_format": "npy", "data_dir": "/t", "volumes_dir": "/v"}
     with pytest.raises(source.SourceError, match="set RAD3D_VOLUMES_DIR .* or RAD3D_DEMO=1"):

@@ -78,8 +78,8 @@ def test_merge_puts_each_id_once_in_the_splits_order_and_removes_the_parts(tmp_p
 # --- the tiny model on the demo data --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory) -> Path:
+def build_tiny_model(folder: Path) -> Path:
+    """An untrained tiny M3D-RAD model saved in ``folder``, its vocabulary from the demo's train questions."""
     pytest.importorskip("torch")
     pytest.importorskip("monai")
     from datasets import load_dataset
@@ -89,10 +89,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
     train = load_dataset("3d-rad", "all", split="train", demo=True)
     model, processor = build_tiny(tokenizer_corpus(train), seed=0, max_length=512)
-    folder = tmp_path_factory.mktemp("tiny-model")
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
 def _one_question_at_a_time(model_dir: Path, n: int, max_new_tokens: int) -> dict[str, str]:
@@ -183,7 +187,11 @@ def test_predict_in_two_processes_equals_one_process_and_resumes(tiny_model_dir,
     assert run.returncode == 0, run.stderr[-3000:]
     assert "answering (1/2)" in run.stderr and "answering (2/2)" in run.stderr  # both processes had work
     assert two.read_text() == one.read_text()
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("two")) == ["two.jsonl"]
+    # the parts are merged and removed; the settings file stays beside the answers
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("two")) == [
+        "two.jsonl",
+        "two.jsonl.params.json",
+    ]
 
     # An interrupted two-process run left half of its answers and a cut-off line; one process finishes the job.
     resumed = tmp_path / "resumed.jsonl"
@@ -192,7 +200,10 @@ def test_predict_in_two_processes_equals_one_process_and_resumes(tiny_model_dir,
     _write_lines(part_path(resumed, 1, 2), answered[n // 2 :])
     assert predict.main([*common, "--output", str(resumed), "--max-samples", str(n)]) == 0
     assert resumed.read_text() == one.read_text()
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("resumed")) == ["resumed.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("resumed")) == [
+        "resumed.jsonl",
+        "resumed.jsonl.params.json",
+    ]
 
 
 def _demo_rows(n: int) -> list[dict]:

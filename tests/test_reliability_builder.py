@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -75,3 +76,26 @@ def test_a_split_whose_tables_have_no_rows_is_left_out_and_named(tmp_path: Path,
         rows = _load(root, tmp_path / "cache")
     assert [r["question"] for r in rows] == [Q4]
     assert f"{empty}, line 1: the table has a header but no rows" in caplog.text
+
+
+def test_an_emptied_table_beside_full_ones_is_an_error_naming_it(tmp_path: Path) -> None:
+    """A failed download can leave a table with its header alone: the split would load 1,304 questions short."""
+    import pytest
+    from datasets import load_dataset
+
+    from rad3d_hf.catalogue import get_task
+    from rad3d_hf.qa_tables import QATableError, read_rows
+
+    root = tmp_path / "tables"
+    for subtask in get_task(4).subtasks_in("test"):
+        row = closed_row(4, subtask.name, "test", "test_7_a_1.nii.gz", Q4, "A")
+        write_table(root, "test", 4, subtask.name, [] if subtask.name == "Emphysema" else [row])
+    emptied = root / "test" / get_task(4).folder / get_task(4).subtask("Emphysema").file_name
+
+    with pytest.raises(QATableError, match="header but no rows.*download it again") as info:
+        load_dataset("3d-rad", "task4", split="test", data_dir=str(root), cache_dir=str(tmp_path / "cache"))
+    assert str(emptied) in str(info.value)
+    with pytest.raises(QATableError, match="header but no rows"):
+        list(read_rows(str(root), "test", "task4"))  # what scoring reads
+    (root / "manifest.json").write_text(json.dumps({"tables": {"test/Task4_Existence_Detection/Emphysema.csv": 0}}))
+    assert len(list(read_rows(str(root), "test", "task4"))) == 17  # a folder may declare a table empty

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -48,4 +49,30 @@ def test_spacing_must_be_finite_and_positive(tmp_path: Path, xy: str, z: str, co
     row = metadata_row("valid_1_a_1.nii.gz", xy=xy).replace(",1.5,", f",{z},")
     path = metadata_csv(tmp_path, row)
     with pytest.raises(ValueError, match=rf"validation_metadata.csv, line 2, column {column}"):
+        CTRateMetadata.from_csv(path)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("NumberofSlices", "forty"),
+        ("NumberofSlices", "251.5"),
+        ("NumberofSlices", "-3"),
+        ("NumberofSlices", "inf"),
+        ("RescaleSlope", "one"),
+        ("RescaleIntercept", "-1024 HU"),
+    ],
+)
+def test_every_malformed_number_names_file_line_and_column(tmp_path: Path, column: str, value: str) -> None:
+    good = metadata_row("valid_1_a_1.nii.gz")
+    bad = metadata_row("valid_2_a_1.nii.gz")
+    fields = bad.split(",")
+    # XYSpacing's quoted "[x, y]" holds a comma: find the column's place in the header and shift past it
+    from tests.volume_fixtures import METADATA_HEADER
+
+    index = METADATA_HEADER.split(",").index(column)
+    index += 1 if index > METADATA_HEADER.split(",").index("XYSpacing") else 0
+    fields[index] = value
+    path = metadata_csv(tmp_path, good, ",".join(fields))
+    with pytest.raises(ValueError, match=rf"validation_metadata.csv, line 3, column {column}: .*{re.escape(value)}"):
         CTRateMetadata.from_csv(path)

@@ -102,7 +102,7 @@ def test_bad_input_and_options_are_clear_errors(tmp_path: Path) -> None:
         SliceRenderer(window=(100, -100))
     normalised = tmp_path / "m3d_input.npy"
     np.save(normalised, np.random.default_rng(0).random((1, 8, 16, 16)).astype(np.float32))
-    with pytest.raises(VolumeError, match=re.escape(str(normalised)) + ".*not in Hounsfield units.*'minmax'"):
+    with pytest.raises(VolumeError, match=re.escape(str(normalised)) + ".*not in Hounsfield units.*'auto'"):
         SliceRenderer("lung")(normalised)
     assert len(SliceRenderer("minmax", num_slices=2, size=8)(normalised)) == 2
     with pytest.raises(ValueError, match="row 'q9' has no volume"):

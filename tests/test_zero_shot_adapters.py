@@ -52,7 +52,8 @@ def test_gemma3_predict_resume_and_score(tmp_path: Path, capsys: pytest.CaptureF
     lines = [json.loads(line) for line in output.read_text().splitlines()]
     assert len(lines) == 6 and len({line["id"] for line in lines}) == 6
     params = json.loads(output.with_name("task4.jsonl.params.json").read_text())
-    assert params["preset"] == "medgemma" and params["num_slices"] == 2 and params["size"] == 28
+    assert params["preset"] == "auto" and params["auto_choice"] == "medgemma"  # the demo volumes are in HU
+    assert params["num_slices"] == 2 and params["size"] == 28 and params["volume_format"] == "nifti"
 
     assert predict.main(args) == 0  # resumes: nothing left to answer
     assert len(output.read_text().splitlines()) == 6

@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from rad3d_hf.catalogue import SPLITS
-from rad3d_hf.cli.sources import add_table_source, add_volumes_dir, checked_folder, config_names, table_source
+from rad3d_hf.cli.sources import add_table_source, add_volumes_dir, checked_volumes_dir, config_names, table_source
 from rad3d_hf.cli.usage import UsageError, writable_folder
 
 
@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if args.embed_volumes and not (args.volumes_dir or args.demo):
         raise UsageError("--embed-volumes needs the volumes: pass --volumes-dir DIR (or --demo)")
     writable_folder(args.out, "--out")
-    volumes_dir = checked_folder(args.volumes_dir, "--volumes-dir", what="the CT volumes") if args.volumes_dir else None
+    volumes_dir = checked_volumes_dir(args.volumes_dir) if args.volumes_dir else None
+    if volumes_dir is not None:
+        _check_nifti(volumes_dir, args.volume_format)
     # The demo's folder is resolved inside export_dataset (it also brings the volumes); a --data-dir is checked here.
     data_dir = None if args.demo else table_source(args)
     configs = [name for names in args.configs for name in names] if args.configs else None
@@ -73,6 +75,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"; {report.skipped_questions:,} questions left out (volume not found)", end="")
     print(f"; {report.seconds:.1f} s")
     return 0
+
+
+def _check_nifti(volumes_dir: str, volume_format: str) -> None:
+    """An export links or copies NIfTI files (datasets' niftifolder): a folder of .npy arrays is a usage mistake."""
+    from rad3d_hf.volumes.locator import VolumeLocator
+
+    if volume_format == "npy":
+        raise UsageError("--volume-format npy: an export holds NIfTI volumes (datasets' niftifolder); use --qa-only")
+    if volume_format == "auto":
+        try:
+            found = VolumeLocator(volumes_dir).volume_format
+        except (FileNotFoundError, ValueError) as error:
+            raise UsageError(str(error)) from None
+        if found == "npy":
+            raise UsageError(
+                f"--volumes-dir {volumes_dir} holds .npy arrays; an export holds NIfTI volumes (datasets' "
+                "niftifolder): pass the NIfTI volumes, or --qa-only"
+            )
 
 
 def _export(args: argparse.Namespace, data_dir: str | None, volumes_dir: str | None, configs: list[str] | None):

@@ -1,10 +1,16 @@
 """``rad3d-hf preprocess``: every CT volume a split asks about, preprocessed once into a folder of ``.npy`` inputs.
 
     rad3d-hf preprocess --split test --data-dir path/to/3D-RAD --volumes-dir path/to/CT-RATE --out ct-m3d/
-    python examples/predict.py ... --volumes-dir ct-m3d/ --volume-format npy
+    rad3d-hf preprocess --split train --data-dir path/to/3D-RAD \
+        --volumes-dir hf://datasets/ibrahimhamamci/CT-RATE/dataset/train_fixed --out ct-m3d/
+    python examples/predict.py ... --volumes-dir ct-m3d/
 
 The folder holds ``<volume name>.npy`` (M3D's ``1x32x256x256`` input by default) and ``manifest.json`` (see
 :mod:`rad3d_hf.volumes.preprocess`); rerun the same command to resume or to add another split.
+
+``--volumes-dir`` may be any fsspec URL (``hf://``, ``http://``, ...): the folder is listed once and only the volumes
+the split's questions name are read, each once, streamed (``.nii.gz``) or read whole into memory (``.nii``, ``.npy``),
+so no raw volume is stored locally. CT-RATE is gated: ``hf://`` needs ``huggingface-cli login`` with access to it.
 """
 
 from __future__ import annotations
@@ -13,18 +19,8 @@ import argparse
 import os
 
 from rad3d_hf.catalogue import SPLITS
-from rad3d_hf.cli.sources import add_table_source, add_volumes_dir, checked_folder, table_source
+from rad3d_hf.cli.sources import add_table_source, add_volumes_dir, checked_volumes_dir, positive_int, table_source
 from rad3d_hf.cli.usage import UsageError, writable_folder
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Decode and preprocess (M3DTransform) every CT volume the chosen config and split ask about, each once, in "
             "--workers processes, into OUT/<volume name>.npy with OUT/manifest.json (parameters, package version, "
             "per-volume source, size, mtime, shape, dtype, SHA-256). A rerun skips finished volumes after checking "
-            "them; a manifest made with other settings is an error. Then use --volumes-dir OUT --volume-format npy."
+            "them; a manifest made with other settings is an error. Then use --volumes-dir OUT. --volumes-dir may be "
+            "a URL (e.g. hf://datasets/ibrahimhamamci/CT-RATE/dataset/train_fixed, after huggingface-cli login): only "
+            "the volumes named are read, each once, streamed; nothing raw is stored locally."
         ),
     )
     parser.add_argument("--split", default="test", choices=list(SPLITS), help="split whose volumes (default: test)")
@@ -48,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_volumes_dir(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created; an earlier run resumes)")
     parser.add_argument(
-        "--size", type=_positive_int, nargs=3, default=(32, 256, 256), metavar=("D", "H", "W"),
+        "--size", type=positive_int, nargs=3, default=(32, 256, 256), metavar=("D", "H", "W"),
         help="output size (default: M3D's 32 256 256)",
     )  # fmt: skip
     parser.add_argument(
@@ -59,7 +57,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--dtype", choices=DTYPES, default="float32",
         help=f"stored dtype: float32 (exact) or float16 (half the disk; absolute error <= {FLOAT16_MAX_ERROR:.6f})",
     )  # fmt: skip
-    parser.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: the CPU count)")
+    parser.add_argument("--workers", type=positive_int, default=None, help="worker processes (default: the CPU count)")
     parser.add_argument(
         "--on-error", choices=("error", "skip"), default="error",
         help="a missing or unreadable volume stops the run (error, default) or is recorded in the manifest (skip)",
@@ -95,17 +93,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--volumes-dir DIR is required (the folder holding the CT volumes), or --demo")
     if args.volumes_dir is None:
         volumes_dir = os.path.join(str(data_dir), "volumes")
-    elif args.volumes_dir.lower().endswith(".zip") and os.path.isfile(args.volumes_dir):
-        volumes_dir = args.volumes_dir  # the published Images/test.zip, read as it comes
     else:
-        volumes_dir = checked_folder(args.volumes_dir, "--volumes-dir", what="the CT volumes (a folder or a .zip)")
+        volumes_dir = checked_volumes_dir(args.volumes_dir)
     writable_folder(args.out, "--out")
     try:
         transform = M3DTransform(size=args.size, window=tuple(args.window) if args.window else None)
     except ValueError as error:
         raise UsageError(str(error)) from None
     names = volume_names(data_dir, args.split, args.config, prior_volumes=args.prior_volumes)
-    locator = VolumeLocator(volumes_dir, "nifti")
+    locator = VolumeLocator(volumes_dir, args.volume_format)
+    try:
+        volume_format = locator.volume_format
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:  # a URL whose server cannot be reached: name it, not the Hub
+        raise UsageError(f"--volumes-dir {volumes_dir}: cannot list it ({error})") from None
     sources: dict[str, str] = {}
     missing: dict[str, str] = {}
     for name in names:
@@ -124,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         missing=missing,
         progress=not args.quiet,
+        source_format=volume_format,
     )
     rate = len(report.written) / report.seconds if report.seconds and report.written else 0.0
     print(

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from rad3d_hf.catalogue import CONFIGS, SPLITS
-from rad3d_hf.cli.sources import add_table_source, add_volumes_dir, checked_folder, table_source
+from rad3d_hf.cli.sources import add_table_source, add_volumes_dir, checked_volumes_dir, table_source
 from rad3d_hf.cli.usage import UsageError, close_matches, writable_file
 
 ID_FORM = "<split>/task<N>/<subtask>/<row>, e.g. test/task4/lung_nodule/000123"
@@ -55,13 +55,12 @@ def find_row(
     demo: bool = False,
     priors: bool = True,
     demo_seed: int = 0,
+    volume_format: str = "auto",
 ) -> dict[str, Any]:
-    """The row of ``question_id`` with its ``volume`` (and ``prior_volumes``) as lazy nibabel images.
+    """The row of ``question_id`` with its ``volume`` (and ``prior_volumes``) as file paths (or archive members).
 
     Only the question's own table is read (one subtask, one split), and only its volumes are opened.
     """
-    import nibabel as nib
-
     from rad3d_hf.qa_tables import read_rows
     from rad3d_hf.volumes.locator import VolumeLocator
 
@@ -82,15 +81,19 @@ def find_row(
             f"question {question_id!r} is not in config {config!r}, split {split!r} ({len(rows)} questions, rows "
             f"{first}..{last}); check the id"
         )
-    locator = VolumeLocator(volumes_dir)
+    locator = VolumeLocator(volumes_dir, volume_format)
+    try:
+        locator.volume_format  # noqa: B018  (lists the folder: a folder without volumes is named here)
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from None
 
-    def image(name: str) -> Any:
+    def image(name: str) -> str:
         path = locator.locate(name)
         if path is None:
             raise UsageError(
                 f"volume {name} of question {question_id} not found: looked for {locator.describe_search(name)}"
             )
-        return nib.load(path)
+        return path
 
     row["volume"] = image(row["volume_name"])
     row["prior_volumes"] = [image(name) for name in row["prior_volume_names"]] if priors else []
@@ -107,11 +110,11 @@ def run(args: argparse.Namespace) -> int:
     if args.volumes_dir is None and not args.demo:
         raise UsageError("show needs the CT volumes: pass --volumes-dir DIR (or --demo)")
     out = writable_file(args.out, "--out")
-    volumes_dir = checked_folder(args.volumes_dir, "--volumes-dir", what="the CT volumes") if args.volumes_dir else None
+    volumes_dir = checked_volumes_dir(args.volumes_dir) if args.volumes_dir else None
     data_dir = table_source(args)
     row = find_row(
         args.id, data_dir=data_dir, volumes_dir=volumes_dir, demo=args.demo, priors=not args.no_priors,
-        demo_seed=args.demo_seed,
+        demo_seed=args.demo_seed, volume_format=args.volume_format,
     )  # fmt: skip
     print(render_question_figure(row, out))
     return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rad3d_hf.catalogue import CONFIGS
 from rad3d_hf.cli.usage import HUB_HINT, UsageError, close_matches, hub_offline
+from rad3d_hf.volumes.locator import FORMAT_CHOICES
 
 
 def non_negative_int(text: str) -> int:
@@ -23,6 +24,17 @@ def non_negative_int(text: str) -> int:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
     return value
 
 
@@ -48,8 +60,28 @@ def add_table_source(parser: argparse.ArgumentParser, *, exclusive: bool = False
 
 
 def add_volumes_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--volumes-dir", default=None, metavar="DIR", help="folder or URL holding the CT volumes")
+    """``--volumes-dir`` (a folder, a ``.zip`` such as the published ``Images/test.zip``, or a URL) and
+    ``--volume-format`` (``auto`` by default: what the folder holds)."""
+    parser.add_argument(
+        "--volumes-dir",
+        default=None,
+        metavar="DIR",
+        help="the CT volumes, found by name at any depth: a folder, a .zip (the published Images/test.zip) or a URL",
+    )
     parser.add_argument("--volumes_dir", dest="volumes_dir", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--volume-format",
+        default="auto",
+        choices=FORMAT_CHOICES,
+        help="nifti (.nii.gz/.nii), npy (preprocessed arrays) or auto (default: the format --volumes-dir holds)",
+    )
+
+
+def checked_volumes_dir(path: str, option: str = "--volumes-dir") -> str:
+    """A local folder or ``.zip`` archive that exists (URLs pass unchecked: their reader reports them)."""
+    if not _is_url(path) and path.lower().endswith(".zip") and Path(path).expanduser().is_file():
+        return os.fspath(Path(path).expanduser())
+    return checked_folder(path, option, what="the CT volumes (or pass the .zip archive itself)")
 
 
 def _is_url(path: str) -> bool:
@@ -108,7 +140,9 @@ __all__ = [
     "add_table_source",
     "add_volumes_dir",
     "checked_folder",
+    "checked_volumes_dir",
     "config_names",
     "non_negative_int",
+    "positive_int",
     "table_source",
 ]

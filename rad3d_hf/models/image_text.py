@@ -44,7 +44,8 @@ class ImageTextAnswerer:
     Args:
         model: a transformers ``*ForConditionalGeneration`` model (anything ``AutoModelForImageTextToText`` loads).
         processor: its processor (``AutoProcessor``), with a chat template.
-        renderer: how volumes become images (default: ``SliceRenderer()``, the ``medgemma`` preset, 16 slices).
+        renderer: how volumes become images (default: ``SliceRenderer()``: 16 slices, the ``auto`` preset, i.e.
+            ``medgemma`` windows for HU volumes and the fixed ``[0, 1]`` scale for normalised arrays).
         batch_size: questions generated together by :meth:`answer_volume` (8).
         max_new_tokens: the generation limit (256).
         system_prompt: an optional system turn before each question.

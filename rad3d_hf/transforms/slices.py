@@ -8,12 +8,19 @@ The recipe, in this order:
 
 Slices are picked at the centres of N equal bins over the volume's depth (``sampling="uniform"``), or at a seeded
 random position inside each bin (``sampling="random"``; the seed and the volume's name fix the draw). A volume with
-fewer slices than N gives all its slices. ``PRESETS`` names the windows; :func:`preset_table` prints them as the
-table in the README.
+fewer slices than N gives all its slices (logged once). ``PRESETS`` names the windows; :func:`preset_table` prints
+them as the table in the README.
+
+The default preset, ``"auto"``, looks at the values: a volume in Hounsfield units gets the ``medgemma`` windows; an
+array already normalised to ``[0, 1]`` (the release's ``.npy`` arrays, M3D's input) is drawn on that fixed scale
+(``unit``), never min-maxed per volume, so contrast means the same in every volume. A renderer keeps the choice its
+first volume made (``params()["auto_choice"]``) and refuses a later volume of the other kind. An explicit HU preset
+on a normalised array, or ``unit`` on HU values, is an error naming the file.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import zlib
@@ -36,8 +43,13 @@ DEFAULT_SLICES = 16
 MAX_SLICES = 85
 DEFAULT_SIZE = 448
 MAX_SIZE = 1024
-DEFAULT_PRESET = "medgemma"
+AUTO_PRESET = "auto"
+DEFAULT_PRESET = AUTO_PRESET
+# What "auto" draws: HU volumes with MedGemma's windows, normalised arrays on their own [0, 1] scale.
+AUTO_CHOICES: dict[str, str] = {"hu": "medgemma", "normalised": "unit"}
 Sampling = Literal["uniform", "random"]
+logger = logging.getLogger(__name__)
+_warned_depths: set[tuple[int, int]] = set()
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,12 @@ PRESETS: dict[str, RenderPreset] = {
         RenderPreset("mediastinum", ((-135.0, 215.0),), "grey: mediastinal window (WL 40, WW 350)"),
         RenderPreset("bone", ((-500.0, 1300.0),), "grey: bone window (WL 400, WW 1800)"),
         RenderPreset(
+            "unit",
+            ((0.0, 1.0),),
+            "grey: an array already normalised to [0, 1] (the release's .npy arrays, M3D's input) on that fixed "
+            "scale; not for HU volumes",
+        ),
+        RenderPreset(
             "minmax",
             None,
             "grey: the volume's own minimum to maximum (no HU window; M3D's normalisation, Hulu-Med-like)",
@@ -77,7 +95,12 @@ PRESETS: dict[str, RenderPreset] = {
 
 def preset_table() -> str:
     """The presets as a Markdown table (the README's copy is checked against it)."""
-    lines = ["| preset | channels | HU windows (low, high) | what the model sees |", "|---|---|---|---|"]
+    lines = ["| preset | channels | windows (low, high) | what the model sees |", "|---|---|---|---|"]
+    hu, normalised = AUTO_CHOICES["hu"], AUTO_CHOICES["normalised"]
+    lines.append(
+        f"| `{AUTO_PRESET}` (default) | as chosen | as chosen | `{hu}` for a volume in HU; `{normalised}` for an "
+        "array already in [0, 1] |"
+    )
     for preset in PRESETS.values():
         if preset.windows is None:
             channels, windows = "1 (grey)", "per-volume min-max"
@@ -98,7 +121,7 @@ class SliceRenderer:
     """Render CT volumes as 2D images for image-text models.
 
     Args (keyword-only after ``preset``):
-        preset: a name in :data:`PRESETS` (default ``"medgemma"``).
+        preset: "auto" (default: `medgemma` for HU volumes, `unit` for arrays in [0, 1]) or a name in :data:`PRESETS`.
         window: a custom HU window ``(low, high)`` (grey), instead of the preset's windows.
         num_slices: axial slices per volume, 1 to :data:`MAX_SLICES` (default :data:`DEFAULT_SLICES`).
         size: each slice is resized to ``size`` x ``size`` pixels, 8 to :data:`MAX_SIZE` (default 448).
@@ -121,8 +144,8 @@ class SliceRenderer:
         seed: int = 0,
         montage: bool = False,
     ) -> None:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown render preset {preset!r}; expected one of {', '.join(PRESETS)}")
+        if preset not in PRESETS and preset != AUTO_PRESET:
+            raise ValueError(f"unknown render preset {preset!r}; expected {AUTO_PRESET} or one of {', '.join(PRESETS)}")
         if window is not None:
             if len(window) != 2 or not all(math.isfinite(float(v)) for v in window) or not window[0] < window[1]:
                 raise ValueError(f"window must be (low, high) with finite low < high, got {window!r}")
@@ -136,17 +159,29 @@ class SliceRenderer:
         self.sampling: Sampling = sampling
         self.seed = _check_int("seed", seed, 0, 2**32 - 1)
         self.montage = bool(montage)
+        self.auto_choice: str | None = None
 
     @property
     def windows(self) -> tuple[tuple[float, float], ...] | None:
-        """The HU window of each output channel, or None for per-volume min-max."""
-        return (self.window,) if self.window is not None else PRESETS[self.preset].windows
+        """The window of each output channel, or None for per-volume min-max (and for "auto" before it chose)."""
+        if self.window is not None:
+            return (self.window,)
+        preset = self.auto_choice if self.preset == AUTO_PRESET else self.preset
+        return None if preset is None else PRESETS[preset].windows
 
     def params(self) -> dict[str, Any]:
         """Everything that changes the images (recorded beside predictions made from them)."""
+        auto = {}
+        if self.preset == AUTO_PRESET and self.window is None:
+            auto = {
+                "auto_rule": {kind: {"preset": name, "windows": [list(w) for w in PRESETS[name].windows or ()]}
+                              for kind, name in AUTO_CHOICES.items()},
+                "auto_choice": self.auto_choice,
+            }  # fmt: skip
         return {
             "renderer": "slices",
             "preset": "custom" if self.window is not None else self.preset,
+            **auto,
             "windows": None if self.windows is None else [list(w) for w in self.windows],
             "num_slices": self.num_slices,
             "size": self.size,
@@ -181,9 +216,25 @@ class SliceRenderer:
             key = os.path.basename(source)
         return self.render_array(dhw, key=key, source=source)
 
+    def settle(self, value: Any) -> str | None:
+        """Let ``"auto"`` choose from one volume (any input :meth:`render` takes) before rendering, so the choice can
+        be recorded ahead of the work and later volumes of the other kind are refused; returns the choice."""
+        if self.preset != AUTO_PRESET or self.window is not None:
+            return None
+        if isinstance(value, Mapping) and "volume" in value:
+            value = value["volume"]
+        dhw, source = _read_dhw(value, None)
+        self._windows_for(dhw, source)
+        return self.auto_choice
+
     def slice_indices(self, depth: int, *, key: str | None = None) -> np.ndarray:
         """The axial slices picked from a volume ``depth`` slices deep (0 = the top of the chest)."""
         n = min(self.num_slices, depth)
+        if n < self.num_slices and (self.num_slices, depth) not in _warned_depths:
+            _warned_depths.add((self.num_slices, depth))
+            logger.warning(
+                "%d slices asked of a volume %d slices deep: all %d are given", self.num_slices, depth, depth
+            )
         edges = np.arange(n + 1) * (depth / n)
         if self.sampling == "uniform":
             positions = (edges[:-1] + edges[1:]) / 2
@@ -203,18 +254,7 @@ class SliceRenderer:
         if dhw.ndim != 3 or dhw.size == 0:
             raise VolumeError.for_file(source, f"expected a non-empty 3D volume, got shape {dhw.shape}")
         stack = np.ascontiguousarray(dhw[self.slice_indices(dhw.shape[0], key=key)])
-        windows = self.windows
-        if windows is None:
-            low, high = float(dhw.min()), float(dhw.max())
-            if not (math.isfinite(low) and math.isfinite(high)):
-                raise VolumeError.for_file(source, "holds NaN or infinite values")
-            windows = ((low, high if high > low else low + 1.0),)
-        elif float(dhw.max()) - float(dhw.min()) <= 2.0:
-            raise VolumeError.for_file(
-                source,
-                f"spans only [{float(dhw.min()):g}, {float(dhw.max()):g}], so it is not in Hounsfield units (already "
-                f"normalised?); the {self.params()['preset']!r} windows need HU: use preset 'minmax'",
-            )
+        windows = self._windows_for(dhw, source)
         channels = []
         for low, high in windows:
             resized = resize_trilinear(stack, (stack.shape[0], self.size, self.size), clip=(low, high))
@@ -224,6 +264,50 @@ class SliceRenderer:
         pixels = np.stack(channels, axis=-1) if len(channels) == 3 else channels[0]
         images = [Image.fromarray(pixels[i]) for i in range(pixels.shape[0])]  # uint8: "L", or "RGB" for 3 channels
         return montage(images) if self.montage else images
+
+    def _windows_for(self, dhw: np.ndarray, source: str | None) -> tuple[tuple[float, float], ...]:
+        """The windows this volume is drawn with; a preset that does not fit its values is an error naming it."""
+        low, high = float(dhw.min()), float(dhw.max())
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise VolumeError.for_file(source, "holds NaN or infinite values")
+        if self.window is not None:
+            return (self.window,)
+        normalised = low >= 0.0 and high <= 1.0
+        preset = self.preset
+        if preset == AUTO_PRESET:
+            if not normalised and high - low <= 2.0:
+                raise VolumeError.for_file(
+                    source,
+                    f"spans [{low:g}, {high:g}]: neither Hounsfield units nor [0, 1], so 'auto' cannot tell how to "
+                    "draw it; pass preset 'minmax' or a window such as (-1, 1)",
+                )
+            choice = AUTO_CHOICES["normalised" if normalised else "hu"]
+            if self.auto_choice is not None and self.auto_choice != choice:
+                raise VolumeError.for_file(
+                    source,
+                    f"is drawn with {choice!r} by 'auto', but this renderer drew an earlier volume with "
+                    f"{self.auto_choice!r}: the volumes mix HU and normalised arrays; pass a preset",
+                )
+            self.auto_choice = preset = choice
+        if preset == "minmax":
+            return ((low, high if high > low else low + 1.0),)
+        if preset == AUTO_CHOICES["normalised"]:
+            if not normalised:
+                raise VolumeError.for_file(
+                    source,
+                    f"spans [{low:g}, {high:g}], so it is not an array normalised to [0, 1]; the 'unit' preset "
+                    "draws only such arrays: use 'auto' or an HU preset",
+                )
+        elif high - low <= 2.0:
+            raise VolumeError.for_file(
+                source,
+                f"spans only [{low:g}, {high:g}], so it is not in Hounsfield units (already normalised?); the "
+                f"{preset!r} windows need HU: use preset 'auto' (or 'unit')",
+            )
+        windows = PRESETS[preset].windows
+        if windows is None:  # no other preset is without windows
+            raise ValueError(f"preset {preset!r} has no windows")
+        return windows
 
 
 def montage(images: Sequence[Image.Image]) -> Image.Image:
@@ -270,6 +354,8 @@ def _read_dhw(value: Any, affine: np.ndarray | None) -> tuple[np.ndarray, str | 
 
 
 __all__ = [
+    "AUTO_CHOICES",
+    "AUTO_PRESET",
     "DEFAULT_PRESET",
     "DEFAULT_SIZE",
     "DEFAULT_SLICES",

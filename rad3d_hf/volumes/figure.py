@@ -17,13 +17,15 @@ from typing import Any
 import numpy as np
 
 from rad3d_hf.volumes.decode import image_path, read_volume, read_volume_header
+from rad3d_hf.volumes.header import file_name_part
 from rad3d_hf.volumes.orientation import dhw_spacing, orient_dhw
 
 DISPLAY_WINDOW_HU: tuple[float, float] = (-1000.0, 600.0)  # lungs, soft tissue and bone visible at once
 
 
-def volume_views(value: Any) -> tuple[np.ndarray, tuple[float, float, float], str]:
-    """The voxels of a row's ``volume`` value in ``(D, H, W)`` order, their spacing in mm, and a label."""
+def volume_views(value: Any) -> tuple[np.ndarray, tuple[float, float, float] | None, str]:
+    """The voxels of a row's ``volume`` value in ``(D, H, W)`` order, their spacing in mm (None for ``.npy``, which
+    records none), and a label (the file's own name, also of an archive member)."""
     if hasattr(value, "dataobj"):
         affine, zooms = value.affine, value.header.get_zooms()[:3]
         label = os.path.basename(image_path(value) or "in-memory volume")
@@ -33,13 +35,10 @@ def volume_views(value: Any) -> tuple[np.ndarray, tuple[float, float, float], st
     path = os.fspath(value)
     header = read_volume_header(path)
     voxels = read_volume(path)
+    label = os.path.basename(file_name_part(path))
     if header.affine is None:  # .npy: already (C, D, H, W) or (D, H, W), spacing unknown
-        return voxels.reshape(voxels.shape[-3:]), (1.0, 1.0, 1.0), os.path.basename(path)
-    return (
-        orient_dhw(voxels, header.affine),
-        dhw_spacing(header.spacing or (1.0, 1.0, 1.0), header.affine),
-        os.path.basename(path),
-    )
+        return voxels.reshape(voxels.shape[-3:]), None, label
+    return orient_dhw(voxels, header.affine), dhw_spacing(header.spacing or (1.0, 1.0, 1.0), header.affine), label
 
 
 def _display_range(voxels: np.ndarray) -> tuple[float, float]:
@@ -73,7 +72,14 @@ def render_question_figure(
         gridspec_kw={"wspace": 0.05, "hspace": 0.25},
     )  # fmt: skip
     for axes_row, value, label in zip(axes, volumes, labels):
-        voxels, (sd, sh, sw), file_label = volume_views(value)
+        voxels, spacing, file_label = volume_views(value)
+        if spacing is None:
+            # The release's arrays record no spacing and fill 32 x 256 x 256 with the whole chest: drawn as a cube.
+            sd, sh, sw = voxels.shape[2] / voxels.shape[0], voxels.shape[2] / voxels.shape[1], 1.0
+            spacing_label = "spacing not recorded: drawn as a cube"
+        else:
+            sd, sh, sw = spacing
+            spacing_label = f"{sd:.2g}x{sh:.2g}x{sw:.2g} mm"
         low, high = _display_range(voxels)
         d, h, w = (n // 2 for n in voxels.shape)
         views = [
@@ -87,7 +93,7 @@ def render_question_figure(
             ax.set_title(f"{name}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
-        axes_row[0].set_ylabel(f"{label}\n{file_label}\n{sd:.2g}x{sh:.2g}x{sw:.2g} mm", fontsize=8)
+        axes_row[0].set_ylabel(f"{label}\n{file_label}\n{spacing_label}", fontsize=8)
 
     figure.suptitle(caption, fontsize=9, x=0.02, ha="left", y=1 - 0.1 / height, va="top", family="monospace")
     figure.subplots_adjust(top=1 - caption_inches / height, left=0.12, right=0.99, bottom=0.02)

@@ -23,13 +23,24 @@ CHUNK = 1 << 20  # compressed bytes per inflate step: amortises calls, and the o
 _FIRST_CHUNK = 1 << 14  # enough for any header, so a header-only read inflates almost nothing
 
 
+def _read_full(raw: io.BufferedIOBase, n: int) -> bytes:
+    """Up to ``n`` bytes, fewer only at the end of the file: a network stream may return less per read."""
+    data = raw.read(n)
+    while len(data) < n:
+        more = raw.read(n - len(data))
+        if not more:
+            break
+        data += more
+    return data
+
+
 class GzipStream:
     """Inflates a (possibly multi-member) gzip file chunk by chunk, turning every fault into a VolumeError."""
 
     def __init__(self, raw: io.BufferedIOBase, path: str | os.PathLike[str]) -> None:
         self.raw = raw
         self.path = path
-        self._first = raw.read(_FIRST_CHUNK)
+        self._first = _read_full(raw, _FIRST_CHUNK)
         if self._first[:2] != GZIP_MAGIC:
             raise VolumeError.for_file(
                 path, f"not gzip-compressed (starts with {self._first[:4]!r}) although its name ends in .gz"

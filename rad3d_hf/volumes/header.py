@@ -93,7 +93,7 @@ def read_volume_header(path: PathLike) -> VolumeHeader:
     fmt = volume_format(path)
     if fmt == "npy":
         return npy_header(path)
-    with open_raw(path) as raw:
+    with open_raw(path, header_only=True) as raw:
         if fmt == "nii.gz":
             stream = GzipStream(raw, path)
             nifti = parse_nifti_header(stream.read_at_least(348), path, lambda n: stream.read_at_least(348 + n)[348:])
@@ -162,7 +162,7 @@ def header_record(path: PathLike, fmt: str, header: nib.nifti1.Nifti1Header) -> 
 
 
 def npy_header(path: PathLike) -> VolumeHeader:
-    with open_raw(path) as raw:
+    with open_raw(path, header_only=True) as raw:
         try:
             version = np.lib.format.read_magic(raw)
             if version == (1, 0):
@@ -200,17 +200,41 @@ def is_url(path: PathLike) -> bool:
     return "://" in os.fspath(path)
 
 
-def open_raw(path: PathLike) -> io.BufferedIOBase:
+# How a URL is opened, on any fsspec filesystem (nothing here is specific to HTTP):
+# - a whole-file read streams (block_size=0: HTTP's one GET, no Range needed; hf://'s streamed download; elsewhere
+#   each read fetches exactly what it asks for), so every byte crosses the network once and nothing lands on disk;
+# - a header-only read fetches one small block, not fsspec's default 5 MiB block (a whole demo volume).
+_STREAM_OPTIONS: dict[str, Any] = {"block_size": 0}
+_HEADER_OPTIONS: dict[str, Any] = {"block_size": 1 << 10, "cache_type": "readahead"}
+
+
+def open_raw(path: PathLike, *, header_only: bool = False) -> io.BufferedIOBase:
+    """Open a local file or fsspec URL for reading; a URL streams, or with ``header_only`` reads one small block."""
     try:
         if is_url(path):
-            import fsspec
-
-            fs, inner = fsspec.core.url_to_fs(os.fspath(path))
-            handle = fs.open(inner, "rb")
-            # The file of a chained URL (zip://member::archive.zip) reads through its filesystem, which closes the
-            # archive when it is garbage-collected: the handle keeps it alive.
-            handle._rad3d_filesystem = fs
-            return handle
+            return _open_url(os.fspath(path), header_only=header_only)
         return open(path, "rb")
     except OSError as error:
-        raise VolumeError.for_file(path, f"cannot open: {error.strerror or error}") from error
+        cause = f" ({error.__cause__})" if error.__cause__ is not None else ""
+        raise VolumeError.for_file(path, f"cannot open: {error.strerror or error}{cause}") from error
+
+
+def _open_url(url: str, *, header_only: bool) -> io.BufferedIOBase:
+    import fsspec
+
+    fs, inner = fsspec.core.url_to_fs(url)
+    if header_only:
+        size, options = None, dict(_HEADER_OPTIONS)
+    else:  # known up front, so HTTP makes no second HEAD request and the stream knows the size
+        size = fs.size(inner)
+        options = {**_STREAM_OPTIONS, "size": size}
+    try:
+        handle = fs.open(inner, "rb", **options)
+    except (TypeError, ValueError):  # a filesystem refusing these options reads with its own defaults
+        handle = fs.open(inner, "rb")
+    if getattr(handle, "size", None) is None and size is not None:
+        handle.size = size  # read_volume bounds memory by the compressed size; a stream does not know it itself
+    # The file of a chained URL (zip://member::archive.zip) reads through its filesystem, which closes the archive
+    # when it is garbage-collected: the handle keeps it alive.
+    handle._rad3d_filesystem = fs
+    return handle

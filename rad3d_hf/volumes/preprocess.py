@@ -13,9 +13,14 @@ volumes that failed (with ``on_error="skip"``) and why.
   run ends or fails, so finished work survives an interruption.
 - A manifest written with other parameters or another dtype is an error (:class:`ManifestMismatchError`), never a
   silent mix of two recipes in one folder.
+- A source may be an fsspec URL (``http://``, ``hf://``, ...): a ``.nii.gz`` streams through the inflater, a ``.nii``
+  or ``.npy`` is read whole into memory (one volume per worker), so no raw volume is written to the local disk. Its
+  manifest entry records the URL, its size and its version (ETag, Last-Modified or hf:// blob id) instead of an
+  mtime; workers reading URLs are spawned, not forked (fsspec's event loop does not survive a fork).
 
 The folder then serves as ``volumes_dir=<out>, volume_format="npy"``. This module knows no transform: the caller
-passes a picklable ``transform(path) -> array`` and its ``params`` (``rad3d-hf preprocess`` passes ``M3DTransform``).
+passes a picklable ``transform(path) -> array`` (importable by name where workers are spawned) and its ``params``
+(``rad3d-hf preprocess`` passes ``M3DTransform``).
 """
 
 from __future__ import annotations
@@ -28,12 +33,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from rad3d_hf import __version__
 from rad3d_hf.atomic_files import write_bytes_atomically
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -58,14 +66,28 @@ class PreprocessReport:
     seconds: float = 0.0
 
 
+# Info fields naming a remote file's version (HTTP, S3: ETag or Last-Modified; hf://: the git blob id), so a resumed
+# run redoes a volume replaced on the server by one of the same size.
+_VERSION_FIELDS = ("ETag", "etag", "Last-Modified", "blob_id", "generation")
+
+
 def source_identity(source: str) -> dict[str, Any]:
-    """``{"source", "size", "mtime_ns"}`` of a local path or fsspec URL (``mtime_ns`` None where unknown)."""
+    """``{"source", "size", "mtime_ns"}`` of a local path, plus ``"version"`` for an fsspec URL (``mtime_ns`` None).
+
+    A URL's version is the first string among its fsspec ``info`` fields ``ETag``, ``Last-Modified``, ``blob_id``
+    and ``generation``, or None. An unreachable URL raises ``FileNotFoundError`` naming it and the cause.
+    """
     if "://" in source:
         import fsspec
 
-        fs, path = fsspec.core.url_to_fs(source)
-        info = fs.info(path)
-        return {"source": source, "size": int(info.get("size") or 0), "mtime_ns": None}
+        try:
+            fs, path = fsspec.core.url_to_fs(source)
+            info = fs.info(path)
+        except FileNotFoundError as error:
+            cause = f": {error.__cause__}" if error.__cause__ is not None else ""
+            raise FileNotFoundError(f"{source}: not found or unreachable{cause}") from error
+        version = next((info[k] for k in _VERSION_FIELDS if isinstance(info.get(k), str)), None)
+        return {"source": source, "size": int(info.get("size") or 0), "mtime_ns": None, "version": version}
     stat = os.stat(source)
     return {"source": os.path.abspath(source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
@@ -137,13 +159,23 @@ def _save_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
     write_bytes_atomically(out_dir / MANIFEST, text.encode("utf-8"))
 
 
+def _pool_context(tasks: list[tuple]) -> BaseContext | None:
+    # The listing left fsspec's event-loop thread and HTTP sessions in this process; neither survives a fork (a
+    # forked child shares their sockets and epoll set). Workers reading URLs start clean; local files keep fork.
+    if any("://" in task[1] for task in tasks):
+        import multiprocessing
+
+        return multiprocessing.get_context("spawn")
+    return None
+
+
 def _results(tasks: list[tuple], workers: int) -> Iterator[dict[str, Any]]:
     if workers <= 1 or len(tasks) <= 1:
         yield from map(_work, tasks)
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)))
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=_pool_context(tasks))
     try:
         futures = [pool.submit(_work, task) for task in tasks]
         for future in futures:
@@ -163,12 +195,14 @@ def preprocess_volumes(
     on_error: OnError = "error",
     missing: Mapping[str, str] | None = None,
     progress: bool = True,
+    source_format: str | None = None,
 ) -> PreprocessReport:
     """Write ``<out_dir>/<name>.npy = transform(source)`` for every ``name: source``, each once (see the module doc).
 
     ``missing`` names volumes that have no source (with the reason), recorded as failed. With ``on_error="error"``
     the first failure raises a ``ValueError`` naming the volume and its file (after saving what was done); with
-    ``"skip"`` failures are recorded in the manifest and the report.
+    ``"skip"`` failures are recorded in the manifest and the report. ``source_format`` (the format the sources were
+    read in, e.g. ``"nifti"``) is recorded in the manifest.
     """
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
@@ -187,6 +221,8 @@ def preprocess_volumes(
         manifest = {"format": MANIFEST_FORMAT, "params": json.loads(json.dumps(dict(params))), "dtype": dtype,
                     "volumes": {}, "failed": {}}  # fmt: skip
     manifest["rad3d_hf"] = __version__
+    if source_format is not None:
+        manifest["source_format"] = source_format
     manifest.setdefault("failed", {})
     report = PreprocessReport(out_dir=out)
     for name, reason in (missing or {}).items():

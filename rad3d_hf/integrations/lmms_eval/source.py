@@ -5,7 +5,9 @@ lmms-eval has no task arguments, so the source comes from the environment:
 - ``RAD3D_DEMO=1``: the built-in demo source (generated locally; no other variable needed);
 - ``RAD3D_DATA_DIR``: the QA tables (folder or fsspec URL; default: the Hub dataset ``Tang-xiaoxiao/3D-RAD``);
 - ``RAD3D_VOLUMES_DIR``: the CT-RATE volumes, found by name (required unless ``RAD3D_DEMO=1``);
-- ``RAD3D_VOLUME_FORMAT``: ``nifti`` (default) or ``npy``.
+- ``RAD3D_VOLUME_FORMAT``: ``auto`` (default: the format ``RAD3D_VOLUMES_DIR`` holds), ``nifti`` or ``npy``.
+
+Only the test split is prepared, so the published ``Images/test.zip`` alone serves as ``RAD3D_VOLUMES_DIR``.
 
 The task YAMLs name the dataset :data:`ENV_DATASET`; :func:`register` makes ``load_dataset(ENV_DATASET, "task4")``
 mean ``load_dataset("3d-rad", "task4", splits=("test",), **source_kwargs())``, read at each load (so the values are
@@ -17,6 +19,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any
+
+from rad3d_hf.volumes.locator import FORMAT_CHOICES
 
 ENV_DATASET = "3d-rad-from-environment"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
@@ -40,9 +44,9 @@ def source_kwargs(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
     data_dir = environ.get("RAD3D_DATA_DIR") or None
     volumes_dir = environ.get("RAD3D_VOLUMES_DIR") or None
-    volume_format = environ.get("RAD3D_VOLUME_FORMAT") or "nifti"
-    if volume_format not in ("nifti", "npy"):
-        raise SourceError(f"RAD3D_VOLUME_FORMAT={volume_format!r}: expected 'nifti' or 'npy'")
+    volume_format = environ.get("RAD3D_VOLUME_FORMAT") or "auto"
+    if volume_format not in FORMAT_CHOICES:
+        raise SourceError(f"RAD3D_VOLUME_FORMAT={volume_format!r}: expected one of {', '.join(FORMAT_CHOICES)}")
     kwargs: dict[str, Any] = {"splits": ("test",), "volume_format": volume_format}
     if _flag(environ, "RAD3D_DEMO"):
         if data_dir is not None:

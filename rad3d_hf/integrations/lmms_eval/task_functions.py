@@ -3,8 +3,9 @@
 - ``process_docs`` keeps each document's volume as ``{"path", "bytes"}`` (no decoding until a model asks) and orders
   the documents by volume, so a volume's questions follow one another and its slices are rendered once;
 - ``doc_to_visual`` renders the volume with :class:`~rad3d_hf.transforms.slices.SliceRenderer`, set by
-  ``RAD3D_RENDER`` (preset, default ``medgemma``), ``RAD3D_RENDER_SLICES``, ``RAD3D_RENDER_SIZE``,
-  ``RAD3D_RENDER_SAMPLING``, ``RAD3D_RENDER_SEED`` and ``RAD3D_RENDER_MONTAGE`` (1: one montage image);
+  ``RAD3D_RENDER`` (preset, default ``auto``: HU windows, or the fixed [0, 1] scale of a normalised array),
+  ``RAD3D_RENDER_SLICES``, ``RAD3D_RENDER_SIZE``, ``RAD3D_RENDER_SAMPLING``, ``RAD3D_RENDER_SEED`` and
+  ``RAD3D_RENDER_MONTAGE`` (1: one montage image);
 - ``doc_to_text`` is the official prompt (:func:`rad3d_hf.prompts.question_prompt`: the question, the choices of a
   closed question, ``Answer:``), with the task's ``pre_prompt`` / ``post_prompt`` around it;
 - ``process_results`` passes each answer on with its reference row, and the ``aggregate_*`` functions score all of a
