@@ -5,7 +5,7 @@ Presets:
              stage 1 (``--vision-pretrain-steps``) trains the vision tower alone on the train split's Task 4 labels,
              then the Trainer fine-tunes the rest on the questions with the vision tower frozen
              (``--freeze-vision-tower``) and each volume's features computed once (``--cache-patch-features``).
-             About 8 minutes on 2 cores (README.md states the measured time and scores).
+             About 8 minutes on 2 cores (model_cards/m3d-rad-tiny.md states the measured time and scores).
   phi3-4b    M3D-RAD's recipe from M3D-LaMed-Phi-3-4B (LoRA r16/alpha 32 on the language model, the rest trained
              fully, lr 5e-5, batch 8 per device, cosine, warmup 0.03, bf16, max length 512, 5 epochs, seed 42).
   llama2-7b  the same from M3D-LaMed-Llama-2-7B, 4 epochs.
@@ -40,10 +40,10 @@ file once per process). Task 5 questions get them; Task 6 ones as ``--history`` 
 (label list) only, ``images`` the earlier scans with the label list left out, ``both`` (default) the two. With
 ``--compare-single`` the temporal and the single-scan model train with the same seed and budget into
 ``<output-dir>/temporal`` and ``/single``; their Task 5/6 accuracy, macro-F1 and per-class recall are printed beside
-the blind baselines', and ``<output-dir>/comparison.json`` holds ``{"single": report, "temporal": report}``.
-``--temporal-facts`` makes Task 5/6 targets state their two facts first (``Earlier scans: Yes. Current scan: No. B.
-...``) and ``--scan-pairs N`` adds N Task 5 questions made from pairs of Task 4 scans (``rad3d_hf.scan_pairs``); both
-are on for tiny-temporal, for both of its models.
+the blind baselines', and ``<output-dir>/comparison.json`` holds ``{"single": report, "temporal": report}``
+(``rad3d_hf.scoring.temporal_runs``). ``--temporal-facts`` makes Task 5/6 targets state their two facts first
+(``Earlier scans: Yes. Current scan: No. B. ...``) and ``--scan-pairs N`` adds N Task 5 questions made from pairs of
+Task 4 scans (``rad3d_hf.models.m3d_rad.scan_pairs``); both are on for tiny-temporal, for both of its models.
 """
 
 from __future__ import annotations
@@ -58,13 +58,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from m3d_rad_arguments import DataArguments, ModelArguments, parse_args, preset_defaults
-from m3d_rad_evaluation import (
-    QA_COLUMNS,
-    BlankVolume,
-    answer_and_compare,
-    make_answer_metrics,
-    write_temporal_comparison,
-)
+from m3d_rad_evaluation import QA_COLUMNS, BlankVolume, answer_and_compare, make_answer_metrics
 
 __all__ = ["BlankVolume", "DataArguments", "ModelArguments", "main", "parse_args", "preset_defaults", "run"]
 
@@ -109,8 +103,7 @@ def build_model(
         TEMPORAL,
         base_preset,
         build_tiny,
-        llama2_7b_config,
-        phi3_4b_config,
+        released_config,
         temporal_kwargs,
         tokenizer_corpus,
     )
@@ -154,10 +147,7 @@ def build_model(
     from rad3d_hf.models.m3d_rad.tokenization_m3d_rad import IMAGE_TOKEN, train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer(texts, vocab_size=2000)
-    phi3 = base_preset(preset) == "phi3-4b"
-    config = (phi3_4b_config if phi3 else llama2_7b_config)(
-        vocab_size=32068 if phi3 else 32004, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), **temporal
-    )
+    config = released_config(preset, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), **temporal)
     torch.manual_seed(seed)
     model = M3DRadForCausalLM(config)
     return model, M3DRadProcessor.for_config(
@@ -192,20 +182,22 @@ def compare(model_args: ModelArguments, data_args: DataArguments, training_args)
     from dataclasses import replace
 
     from rad3d_hf.models.m3d_rad.presets import base_preset
+    from rad3d_hf.scoring.temporal_runs import compare_temporal_runs
 
-    root, single = Path(training_args.output_dir), replace(data_args, prior_volumes=False, history="text")
+    single = replace(data_args, prior_volumes=False, history="text")
     shared: dict = {}  # the single-scan model starts as the temporal one: the same stage 1, trained once
-    reports = {
-        "temporal": run(
-            model_args.preset, model_args, data_args, copy.deepcopy(training_args), root / "temporal", shared
-        )
-    }
-    reports["single"] = run(base_preset(model_args.preset), model_args, single, training_args, root / "single", shared)
-    if not training_args.do_predict or training_args.process_index != 0:
-        return {}
-    test = load_split(data_args, data_args.test_split, streaming=False, with_volumes=False)
-    qa = [{k: r[k] for k in QA_COLUMNS} for r in first_rows(test, data_args.max_predict_samples)]
-    return write_temporal_comparison(reports, qa, root, split=data_args.test_split, seed=training_args.seed)
+
+    def train_and_score(name: str, output_dir: Path):
+        if name == "temporal":  # trained first, on a copy: the single-scan run gets the arguments as they came
+            return run(model_args.preset, model_args, data_args, copy.deepcopy(training_args), output_dir, shared)
+        return run(base_preset(model_args.preset), model_args, single, training_args, output_dir, shared)
+
+    def test_rows() -> list[dict]:
+        test = load_split(data_args, data_args.test_split, streaming=False, with_volumes=False)
+        return [{k: r[k] for k in QA_COLUMNS} for r in first_rows(test, data_args.max_predict_samples)]
+
+    root, split, seed = Path(training_args.output_dir), data_args.test_split, training_args.seed
+    return compare_temporal_runs(train_and_score, test_rows, root, split=split, seed=seed)
 
 
 def run(
@@ -362,7 +354,7 @@ def with_scan_pairs(train, data_args: DataArguments, seed: int):
 
     from datasets import Dataset, Nifti, concatenate_datasets
 
-    from rad3d_hf.scan_pairs import scan_pair_rows
+    from rad3d_hf.models.m3d_rad.scan_pairs import scan_pair_rows
 
     scans = load_split(
         replace(data_args, dataset_config="task4", prior_volumes=False), data_args.train_split, streaming=False

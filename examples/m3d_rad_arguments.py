@@ -66,7 +66,7 @@ class DataArguments:
         default=None,
         metadata={
             "help": "add N Task 5 questions made from pairs of the train split's Task 4 scans, the four courses "
-            "equally often (rad3d_hf.scan_pairs; default: 1800 for tiny-temporal, else 0)"
+            "equally often (rad3d_hf.models.m3d_rad.scan_pairs; default: 1800 for tiny-temporal, else 0)"
         },
     )
     prior_volumes: bool | None = field(
@@ -135,7 +135,7 @@ def preset_defaults(preset: str) -> dict:
         # the questions alone
         defaults.update(num_train_epochs=4)
         # Mixed batches: grouped by length, a batch holds one kind of question (Task 6 with its label list, pairs with
-        # one earlier scan, ...), and with the tiny preset's large step the model swings between them (README).
+        # one earlier scan, ...), and with the tiny preset's large step the model swings between them (model_cards/m3d-rad-tiny.md).
         defaults.update(train_sampling_strategy="random")
     return defaults
 

@@ -1,5 +1,5 @@
-"""Scoring what ``finetune_m3d_rad.py`` trains: answers during training, the test split with and without its
-volumes, and the temporal comparison of ``--compare-single``."""
+"""Scoring what ``finetune_m3d_rad.py`` trains: answers during training and the test split with and without its
+volumes (the temporal comparison of ``--compare-single`` is ``rad3d_hf.scoring.temporal_runs``)."""
 
 from __future__ import annotations
 
@@ -88,17 +88,3 @@ class BlankVolume:
         import numpy as np
 
         return np.zeros((1, *self.size), dtype=np.float32)
-
-
-def write_temporal_comparison(reports: dict, qa: list[dict], root: Path, *, split: str, seed: int) -> dict:
-    """Print Tasks 5/6 of ``reports`` (``single``, ``temporal``) beside the blind baselines; write comparison.json."""
-    from rad3d_hf.scoring import score
-    from rad3d_hf.scoring.temporal_comparison import blind_predictions, temporal_table
-
-    blind = {rule: score(blind_predictions(qa, rule), qa) for rule in ("majority", "history")}
-    table = temporal_table({**reports, **blind})
-    print(f"Tasks 5 and 6 on the {split} split (seed {seed}):\n{table}")
-    out = {"single": reports["single"], "temporal": reports["temporal"]}
-    (root / "comparison.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
-    logger.info("wrote %s", root / "comparison.json")
-    return out

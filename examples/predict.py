@@ -36,7 +36,7 @@ model was trained with).
 ``--compose-temporal`` (``--config task5`` or ``task6``) answers the temporal questions with a model that reads one scan
 at a time: it asks the model whether the question's finding is on each scan of the question (one Task 4 style
 question per scan and finding, answered as above into ``<output stem>.existence.jsonl``), then writes the category
-those answers make to ``--output`` (``rad3d_hf.temporal_composition``; unreadable answers are never guessed).
+those answers make to ``--output`` (``rad3d_hf.scoring.temporal_composition``; unreadable answers are never guessed).
 """
 
 from __future__ import annotations
@@ -259,10 +259,10 @@ def answer_questions(args, place, device, ids, volume_names, volume_rows, questi
 
 def compose_temporal(args, place, device, dataset) -> None:
     """``--compose-temporal``: ask the model whether the question's finding is on each of its scans, one scan at a
-    time, and write the categories those answers make (``rad3d_hf.temporal_composition``) to ``--output``."""
+    time, and write the categories those answers make (``rad3d_hf.scoring.temporal_composition``) to ``--output``."""
     from rad3d_hf.atomic_files import write_text_atomically
     from rad3d_hf.prediction.parts import prediction_line, read_predictions_file
-    from rad3d_hf.temporal_composition import compose_answers, existence_questions
+    from rad3d_hf.scoring.temporal_composition import compose_answers, existence_questions
 
     rows, volumes = [], {}
     for row in dataset:  # one pass: the rows without their volumes, and each scan's (lazy) volume by name
@@ -313,7 +313,15 @@ def run_settings(args: argparse.Namespace, dataset) -> dict:
 
     volume_format = "nifti" if isinstance(dataset.features["volume"], datasets.Nifti) else "npy"
     if not is_image_text_folder(args.model):
-        return {"model": str(args.model), "volume_format": volume_format}
+        import json
+
+        from rad3d_hf.transforms import M3D_SIZE, M3DTransform
+
+        config = Path(args.model) / "config.json"
+        vision = (json.loads(config.read_text()).get("vision_config") or {}) if config.is_file() else {}
+        transform = M3DTransform(size=tuple(vision.get("image_size") or M3D_SIZE))
+        return {"model": str(args.model), "volume_format": volume_format, "max_new_tokens": args.max_new_tokens,
+                **transform.params()}  # fmt: skip
     renderer = zero_shot_renderer(args)
     if len(dataset):
         renderer.settle(dataset[0]["volume"])
@@ -334,6 +342,7 @@ def record_settings(output: Path, settings: dict) -> None:
     """Write ``<output>.params.json``; a run resumed with other settings is refused (its answers would mix)."""
     import json
 
+    settings = json.loads(json.dumps(settings))  # as it reads back: tuples become lists
     path = output.with_name(output.name + ".params.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and json.loads(path.read_text()) != settings:

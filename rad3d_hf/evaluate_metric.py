@@ -13,7 +13,7 @@ from typing import Any
 import datasets
 import evaluate
 
-from rad3d_hf.catalogue import CITATION
+from rad3d_hf.data.catalogue import CITATION
 from rad3d_hf.scoring import score
 from rad3d_hf.scoring.row_checks import REQUIRED_FIELDS, task_number
 from rad3d_hf.scoring.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED

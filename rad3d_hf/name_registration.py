@@ -4,7 +4,7 @@ Neither library has a plugin mechanism, so each hook wraps the one factory funct
 
 - datasets: ``dataset_module_factory``, which ``datasets.load`` and ``datasets.inspect`` each import under their own
   name (``get_dataset_config_names`` goes through ``inspect``). For our name it returns a ``DatasetModule`` pointing at
-  :mod:`rad3d_hf.builder`: no Hub call, no scan of the current folder; every other name goes to the original.
+  :mod:`rad3d_hf.data.builder`: no Hub call, no scan of the current folder; every other name goes to the original.
 - evaluate: ``evaluation_module_factory`` in ``evaluate.loading``; for our name it returns an ``ImportableModule`` for
   :mod:`rad3d_hf.evaluate_metric`. ``import evaluate`` takes seconds (it pulls in transformers), so when evaluate is not
   imported yet the patch is applied by an import hook the moment ``evaluate.loading`` finishes loading. The datasets
@@ -28,7 +28,7 @@ from typing import Any
 
 DATASET_NAME = "3d-rad"
 METRIC_NAME = "3d-rad-metric"
-BUILDER_MODULE = "rad3d_hf.builder"
+BUILDER_MODULE = "rad3d_hf.data.builder"
 METRIC_MODULE = "rad3d_hf.evaluate_metric"
 _HOOKED = "__rad3d_hf_hook__"
 

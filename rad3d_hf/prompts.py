@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from rad3d_hf.catalogue import OPTION_LETTERS, TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW, TEMPORAL_TASKS
+from rad3d_hf.data.catalogue import OPTION_LETTERS, TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW, TEMPORAL_TASKS
 
 ANSWER_CUE = "Answer:"
 # Task 6's label list ("[0, 1]") and the note explaining it, as the published questions print them.

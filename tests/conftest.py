@@ -19,6 +19,12 @@ atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
 os.environ.update({"HF_HOME": _HF_HOME, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"})
 for _derived in ("HF_DATASETS_CACHE", "HF_EVALUATE_CACHE", "HF_MODULES_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HUB_CACHE"):
     os.environ.pop(_derived, None)
+# Under pytest-xdist (``-n auto``: one test process per core) each process computes on one thread, as torch and the
+# BLAS libraries read these before their first import (their subprocesses inherit them): threads of several
+# processes contending for the same cores make the small ops of these tests wait on each other.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")
 
 REAL_TABLES = Path(os.environ.get("RAD3D_TABLES", Path(__file__).resolve().parents[2] / "shared" / "3drad"))
 
@@ -41,6 +47,35 @@ def _offline_hf(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
         monkeypatch.setenv(name, "1")
     monkeypatch.setenv("HF_HOME", _HF_HOME)
+
+
+def demo_under(hf_home: str | os.PathLike[str], seed: int = 0) -> Path:
+    """The demo folder that ``HF_HOME=hf_home`` makes ``demo=True`` read, as a copy of this process's own.
+
+    Generating the demo takes seconds; a test that needs its own HF_HOME (a cache of its own, or to see where the
+    demo folder goes) starts from a copy of the one this process generated once under the session's HF_HOME. The copy
+    is complete, so ``ensure_demo_data`` reuses it exactly as it reuses a folder it generated there itself. Its files
+    are hard links where the file system allows (the demo is about 100 MB): read them, never write into them.
+    """
+    from rad3d_hf.demo import default_demo_root, ensure_demo_data
+
+    def root_under(home: str | os.PathLike[str]) -> Path:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HF_HOME", str(home))
+            return default_demo_root(seed)
+
+    target = root_under(hf_home)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(ensure_demo_data(root_under(_HF_HOME), seed=seed), target, copy_function=_link_or_copy)
+    return target
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 @pytest.fixture(scope="session")

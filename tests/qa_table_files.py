@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from rad3d_hf.catalogue import CSV_HEADER, get_task
+from rad3d_hf.data.catalogue import CSV_HEADER, get_task
 
 
 def closed_row(task_number: int, subtask: str, split: str, volume: str, question: str, letter: str) -> list[str]:

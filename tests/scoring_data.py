@@ -6,12 +6,12 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from rad3d_hf.catalogue import OPTION_LETTERS, get_task
+from rad3d_hf.data.catalogue import OPTION_LETTERS, get_task
 
 
 @functools.lru_cache(maxsize=1)
 def _real_rows(tables: str) -> tuple[dict[str, Any], ...]:
-    from rad3d_hf.qa_tables import read_rows
+    from rad3d_hf.data.rows import read_rows
 
     return tuple(read_rows(tables, "test"))
 

@@ -31,6 +31,11 @@ def test_readme_layout_lists_every_folder_and_module():
         assert modules | subpackages <= named, f"{folder}: modules missing from the README: {modules - named}"
 
 
+def test_the_root_holds_only_what_every_layer_shares():
+    """The folder names tell the architecture: the package's root keeps a handful of shared modules."""
+    assert len(list(PACKAGE.glob("*.py"))) <= 6
+
+
 def test_no_module_over_the_size_limit():
     sizes = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert not {p: n for p, n in sizes.items() if n > MAX_LINES}

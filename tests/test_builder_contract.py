@@ -6,8 +6,8 @@ import csv
 
 import pytest
 
-from rad3d_hf.catalogue import CONFIGS, get_config
-from rad3d_hf.volume_names import parse_volume_name
+from rad3d_hf.data.catalogue import CONFIGS, get_config
+from rad3d_hf.data.volume_names import parse_volume_name
 from tests.conftest import real_tables_or_skip
 
 pytestmark = pytest.mark.real_data

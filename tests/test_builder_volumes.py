@@ -95,7 +95,7 @@ def test_a_missing_volume_is_named(tmp_path):
 def test_skipping_missing_volumes_is_explicit_and_counted(tmp_path, caplog):
     _tables(tmp_path / "tables")
     _nifti(tmp_path / "vol" / "test_7_a_1.nii.gz", 0)
-    with caplog.at_level(logging.WARNING, logger="rad3d_hf.builder"):
+    with caplog.at_level(logging.WARNING, logger="rad3d_hf.data.builder"):
         ds = _load(tmp_path, volumes_dir=str(tmp_path / "vol"), missing_volumes="skip")
     assert ds["volume_name"] == ["test_7_a_1"]
     assert "skipped 2 of 3 questions" in caplog.text
@@ -152,7 +152,7 @@ def test_streaming_shards_by_file_across_dataloader_workers(tmp_path):
     import rad3d_hf  # noqa: F401
 
     q = "Does the CT show {}?"
-    from rad3d_hf.catalogue import FINDINGS
+    from rad3d_hf.data.catalogue import FINDINGS
 
     for finding in FINDINGS:
         rows = [closed_row(4, finding, "test", f"test_{i}_a_1.nii.gz", q.format(finding), "B") for i in range(5)]

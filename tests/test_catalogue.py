@@ -1,7 +1,7 @@
 import pytest
 
-from rad3d_hf import catalogue
-from rad3d_hf.volume_names import parse_volume_name
+from rad3d_hf.data import catalogue
+from rad3d_hf.data.volume_names import parse_volume_name
 
 
 def test_paper_numbering_swaps_source_tasks_one_and_two():

@@ -76,7 +76,8 @@ def test_mistake_is_exit_2_and_one_line(name: str, files: dict[str, Path], capsy
     assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("rad3d-hf"), lines[0]
     assert expected in lines[0], lines[0]
-    assert len(lines[0]) < 400  # a hint, not every config name
+    # a hint, not every config name (the temporary folder's own path, longer under xdist, does not count)
+    assert len(lines[0].replace(str(files["root"]), "ROOT")) < 400
 
 
 def test_unreachable_hub_is_one_line_saying_what_to_pass(

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from rad3d_hf.cli import main
-from rad3d_hf.qa_tables import source_files
-from rad3d_hf.release_check import PUBLISHED, check_volumes, choose_sample, table_volumes
+from rad3d_hf.data.release_check import PUBLISHED, check_volumes, choose_sample, table_volumes
+from rad3d_hf.data.tables import source_files
 from rad3d_hf.volumes.locator import VolumeLocator
 from tests.release_replica import member_name
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import multiprocessing
 import re
@@ -14,18 +16,41 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from rad3d_hf import catalogue
+from rad3d_hf.data import catalogue
+from rad3d_hf.data.volume_names import parse_volume_name
 from rad3d_hf.demo import DEMO_FORMAT_VERSION, default_demo_root, ensure_demo_data, generator_digest
 from rad3d_hf.demo.findings import TEMPORAL_FINDINGS
 from rad3d_hf.demo.tables import HISTORY_NOTE, temporal_category
-from rad3d_hf.volume_names import parse_volume_name
 
 HISTORY = re.compile(r"\[((?:[01](?:, )?)*)\]")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_demo_data(tmp_path_factory.mktemp("demo") / "seed0", seed=0)
+def demo() -> Path:
+    """Seed 0 in the default folder under the session's HF_HOME: generated once per test process, read only."""
+    return ensure_demo_data(seed=0)
+
+
+def run_cli(*argv: str) -> int:
+    import argparse
+
+    from rad3d_hf.cli import demo as demo_cli
+
+    parser = argparse.ArgumentParser(prog="rad3d-hf")
+    demo_cli.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    return int(args.func(args))
+
+
+@pytest.fixture(scope="module")
+def seed1_by_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """(HF_HOME, what ``rad3d-hf demo --seed 1`` printed) after that command generated seed 1 under that HF_HOME."""
+    home = tmp_path_factory.mktemp("hf")
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+        patch.setenv("HF_HOME", str(home))
+        assert run_cli("demo", "--seed", "1") == 0
+    return home, printed.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +72,10 @@ def files_of(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_same_seed_gives_identical_files_and_another_seed_differs(demo: Path, tmp_path: Path) -> None:
-    again = files_of(ensure_demo_data(tmp_path / "again", seed=0))
-    assert again == files_of(demo)
-    other = ensure_demo_data(tmp_path / "other", seed=1)
+def test_another_seed_gives_other_files(demo: Path, seed1_by_cli: tuple[Path, str]) -> None:
+    """Seed 1 against seed 0 (that the same seed gives byte-identical files is checked by the concurrent builders)."""
+    again = files_of(demo)
+    other = Path(seed1_by_cli[1].strip())
     other_files = files_of(other)
     assert other_files.keys() == again.keys()
     changed_tables = [k for k in again if k.endswith(".csv") and again[k] != other_files[k]]
@@ -313,10 +338,12 @@ def _build(root: str) -> str:
 
 
 def test_concurrent_builders_share_one_complete_folder(demo: Path, tmp_path: Path) -> None:
+    """Two processes generate seed 0 into one folder at once: one wins, both return it, and it holds files
+    byte-identical to ``demo`` (generated earlier, separately): the same seed gives the same files."""
     root = tmp_path / "shared"
-    with multiprocessing.get_context("fork").Pool(3) as pool:
-        results = pool.map(_build, [str(root)] * 3)
-    assert results == [str(root)] * 3
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        results = pool.map(_build, [str(root)] * 2)
+    assert results == [str(root)] * 2
     assert [p.name for p in tmp_path.iterdir()] == ["shared"]  # no staging folder left behind
     assert files_of(root) == files_of(demo)
     before = (root / "manifest.json").stat().st_mtime_ns
@@ -361,7 +388,7 @@ def test_data_made_by_other_generator_code_is_never_served(
 
 
 def test_the_qa_reader_accepts_the_demo_tables(demo: Path, manifest: dict) -> None:
-    from rad3d_hf.qa_tables import read_rows
+    from rad3d_hf.data.rows import read_rows
 
     for split in catalogue.SPLITS:
         rows = list(read_rows(str(demo), split))
@@ -374,26 +401,18 @@ def test_the_qa_reader_accepts_the_demo_tables(demo: Path, manifest: dict) -> No
                 assert row["answer"] in row["choices"]
 
 
-def run_cli(*argv: str) -> int:
-    import argparse
-
-    from rad3d_hf.cli import demo as demo_cli
-
-    parser = argparse.ArgumentParser(prog="rad3d-hf")
-    demo_cli.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(list(argv))
-    return int(args.func(args))
-
-
 def test_default_folder_follows_hf_home_and_the_cli_prints_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    seed1_by_cli: tuple[Path, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    expected = tmp_path / "hf" / "rad3d_hf" / "demo" / f"v{DEMO_FORMAT_VERSION}-seed2-{generator_digest()}"
-    assert default_demo_root(2) == expected
-    assert run_cli("demo", "--seed", "2") == 0
-    assert capsys.readouterr().out.strip() == str(expected)
-    assert json.loads((expected / "manifest.json").read_text())["seed"] == 2
+    home, printed = seed1_by_cli
+    monkeypatch.setenv("HF_HOME", str(home))
+    expected = home / "rad3d_hf" / "demo" / f"v{DEMO_FORMAT_VERSION}-seed1-{generator_digest()}"
+    assert default_demo_root(1) == expected
+    assert printed.strip() == str(expected)
+    assert json.loads((expected / "manifest.json").read_text())["seed"] == 1
     out = tmp_path / "elsewhere"
     assert run_cli("demo", "--out", str(out)) == 0
     assert capsys.readouterr().out.strip() == str(out)

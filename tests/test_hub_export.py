@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from rad3d_hf.catalogue import CONFIGS, TASKS
+from rad3d_hf.data.catalogue import CONFIGS, TASKS
 from rad3d_hf.hub import export as hub_export
 from rad3d_hf.hub.export import MANIFEST_NAME, ExportConflictError, export_dataset
 from tests.plain_datasets_loader import load_in_fresh_process, voxels_sha256

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rad3d_hf.catalogue import CONFIGS, SPLITS
+from rad3d_hf.data.catalogue import CONFIGS, SPLITS
+from rad3d_hf.data.rows import read_rows
 from rad3d_hf.hub.export import GITATTRIBUTES, card_for_tables, export_dataset
-from rad3d_hf.qa_tables import read_rows
 from tests.plain_datasets_loader import load_in_fresh_process
 from tests.test_hub_export import builder_rows
 

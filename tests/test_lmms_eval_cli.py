@@ -25,10 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("accuracy", "balanced_accuracy", "accuracy_official", "unparseable_rate")
 
 if importlib.util.find_spec("lmms_eval") is None:
-    pytest.skip("lmms-eval is not installed (pip install 'rad3d-hf[lmms]', see README)", allow_module_level=True)
+    pytest.skip(
+        "lmms-eval is not installed (pip install 'rad3d-hf[lmms]', see examples/README.md)", allow_module_level=True
+    )
 if importlib.util.find_spec("filelock._api") is None:
     pytest.skip(
-        "lmms-eval 0.7 imports filelock._api, which filelock 4 removed: install 'filelock<4' (README, lmms-eval)",
+        "lmms-eval 0.7 imports filelock._api, which filelock 4 removed: install 'filelock<4' (examples/README.md, lmms-eval)",
         allow_module_level=True,
     )
 
@@ -59,7 +61,8 @@ def _tiny_model(folder: Path) -> Path:
 
     from rad3d_hf.models.m3d_rad.presets import build_tiny, tokenizer_corpus
 
-    rows = list(load_dataset("3d-rad", "task4", split="test", demo=True, cache_dir=str(folder / "cache")))
+    rows = load_dataset("3d-rad", "task4", split="test", demo=True, cache_dir=str(folder / "cache"))
+    rows = rows.remove_columns("volume")  # the texts only: no volume decoded
     model, processor = build_tiny(tokenizer_corpus(rows), seed=0)
     model.save_pretrained(folder / "tiny")
     processor.save_pretrained(folder / "tiny")
@@ -81,14 +84,17 @@ def _lmms_results(output: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_lmms_eval_runs_report_what_rad3d_hf_score_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+def test_lmms_eval_runs_report_what_rad3d_hf_score_gives(tmp_path: Path) -> None:
+    from rad3d_hf.data.rows import read_rows
+    from rad3d_hf.demo import ensure_demo_data
+
+    # the demo Task 4 test questions, counted from the demo (the session's HF_HOME, which lmms-eval inherits below)
+    questions = sum(1 for _ in read_rows(str(ensure_demo_data()), "test", "task4"))
     model = _tiny_model(tmp_path)
     extra_path = _entry_point_dir(tmp_path)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(str(p) for p in (ROOT, extra_path, os.environ.get("PYTHONPATH")) if p),
-        "HF_HOME": str(tmp_path / "hf"),
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
         "RAD3D_DEMO": "1",
@@ -129,12 +135,12 @@ def test_lmms_eval_runs_report_what_rad3d_hf_score_gives(tmp_path: Path, monkeyp
             timeout=540,
         )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert len(log.prompts) == 180 and set(log.images) == {2}  # every question, with its two rendered slices
+    assert len(log.prompts) == questions and set(log.images) == {2}  # every question, with its two rendered slices
     assert all(p.endswith("\nAnswer:") for p in log.prompts)
 
     api = _rescored(tmp_path / "api", tmp_path, "api")
     m3d = _rescored(tmp_path / "m3d", tmp_path, "m3d", "--allow-subset")
-    assert api["task4/n"] == 180 and m3d["task4/n"] == 12
+    assert api["task4/n"] == questions and m3d["task4/n"] == 12
     for report, output in ((api, tmp_path / "api"), (m3d, tmp_path / "m3d")):
         shown = _lmms_results(output)
         for metric in METRICS:

@@ -81,10 +81,39 @@ def test_aggregations_equal_score(config: str, tmp_path: Path, monkeypatch: pyte
     task = int(config[-1])
     assert sorted(per_metric) == sorted(task_functions.TASK_METRICS[task])
     expected = score(predictions, list(docs.remove_columns("volume")), n_resamples=0)
+    monkeypatch.delenv("RAD3D_JUDGE_URL", raising=False)
+    monkeypatch.delenv("RAD3D_JUDGE_MODEL", raising=False)
     for metric, items in per_metric.items():
         value = getattr(task_functions, f"aggregate_{metric}")(json.loads(json.dumps(items)))  # as logged
+        if metric == "judge_score":  # no judge set: not judged, and said so (never a made-up number)
+            assert math.isnan(value)
+            continue
         want = expected[f"task{task}/{metric}"]
         assert value == want or (math.isnan(value) and math.isnan(want)), metric
+
+
+def test_the_open_tasks_are_judged_by_the_model_the_environment_names(tmp_path: Path, monkeypatch) -> None:
+    from rad3d_hf.scoring.judge import Judge
+    from tests.judge_server import judge_server
+
+    monkeypatch.setenv("RAD3D_DEMO", "1")
+    source.register()
+    docs = task_functions.process_docs(load_dataset(source.ENV_DATASET, "task2", cache_dir=str(tmp_path))["test"])
+    predictions = [doc["answer"] if i % 3 else "no finding" for i, doc in enumerate(docs)]
+    items = [task_functions.process_results(d, [p])["judge_score"] for d, p in zip(docs, predictions)]
+    with judge_server() as (url, log):
+        monkeypatch.setenv("RAD3D_JUDGE_URL", url)
+        monkeypatch.setenv("RAD3D_JUDGE_MODEL", "m")
+        monkeypatch.setenv("RAD3D_JUDGE_CACHE", str(tmp_path / "judge.sqlite"))
+        value = task_functions.aggregate_judge_score(json.loads(json.dumps(items)))
+        asked = log.requests
+        judge = Judge(url, "m", cache_path=tmp_path / "judge.sqlite", progress=False)
+        want = score(predictions, list(docs.remove_columns("volume")), n_resamples=0, judge=judge)["task2/judge_score"]
+    assert 0 < value < 1 and value == want
+    assert asked > 0 and log.requests == asked  # the same judgements, from the cache the lmms-eval run filled
+    monkeypatch.setenv("RAD3D_JUDGE_MODEL", "")
+    with pytest.raises(ValueError, match="set both RAD3D_JUDGE_URL and RAD3D_JUDGE_MODEL"):
+        task_functions.aggregate_judge_score(items)
 
 
 def test_process_results_refuses_what_it_cannot_score(task6_docs) -> None:

@@ -149,8 +149,8 @@ def test_tiny_preset_end_to_end(tmp_path):
     assert report["n"] == 24 and "version" in report
     assert (out / "final" / "config.json").is_file() and (out / "final" / "m3d_rad_processor.json").is_file()
 
-    # The README's Python example, pointed at this run.
-    readme = (EXAMPLES.parent / "README.md").read_text()
+    # examples/README.md's Python example, pointed at this run.
+    readme = (EXAMPLES / "README.md").read_text()
     snippet = readme.split("In Python:\n\n```python\n", 1)[1].split("```", 1)[0]
     namespace: dict = {}
     default_run = 'Path("~/.cache/huggingface/rad3d_hf/runs/m3d-rad-tiny").expanduser()'
@@ -188,17 +188,25 @@ def test_tiny_preset_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_model_answers_from_the_image(tmp_path, capsys):
-    """A short run on three Task 4 findings reads the volumes: far above its blanked-volume run, which is the prior."""
+    """A short run on three Task 4 findings reads the volumes: far above its blanked-volume run, which is the prior.
+
+    Stage 1 needs its 300 steps (200 gave 0.74); 150 steps of stage 2 give balanced accuracy 0.93 with the preset's
+    seed 42 (0.90, 0.84 and 0.90 with seeds 0, 1 and 7; 300 steps gave 0.96), well above the 0.75 asked below.
+    """
     _pipeline_or_skip()
     finetune = load_example("finetune_m3d_rad")
     out = tmp_path / "run"
     findings = "task4_emphysema,task4_atelectasis,task4_peribronchial_thickening"
     argv = ["--preset", "tiny", "--dataset_config", findings, "--output_dir", str(out), "--disable_tqdm", "true"]
-    assert finetune.main([*argv, "--vision_pretrain_steps", "300", "--max_steps", "300", "--eval_strategy", "no"]) == 0
+    assert finetune.main([*argv, "--vision_pretrain_steps", "300", "--max_steps", "150", "--eval_strategy", "no"]) == 0
     stage1 = json.loads((out / "vision_pretraining.json").read_text())
     assert stage1["steps"] == 300 and stage1["seed"] == 42 and len(stage1["findings"]) == 18  # all Task 4 labels
     report = json.loads((out / "scores.json").read_text())
-    assert report["n"] == 102 and report["task4/balanced_accuracy"] >= 0.75, report["task4/balanced_accuracy"]
+    from rad3d_hf.data.rows import read_rows
+    from rad3d_hf.demo import ensure_demo_data
+
+    questions = sum(1 for config in findings.split(",") for _ in read_rows(str(ensure_demo_data()), "test", config))
+    assert report["n"] == questions and report["task4/balanced_accuracy"] >= 0.75, report["task4/balanced_accuracy"]
     # the printed comparison: model, blanked volumes, blind (percent)
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("4 Existence Detection"))
     model, blanked, blind = (float(v) for v in row.split()[-3:])
@@ -245,7 +253,13 @@ def test_tiny_vision_probe_benchmark_runs_both_inputs(capsys):
     spec.loader.exec_module(probe)
     assert probe.main(["--steps", "4", "--every", "2"]) == 0
     out = capsys.readouterr().out
-    assert "396 train / 34 test volumes, 18 findings" in out
+    from rad3d_hf.data.catalogue import FINDINGS, SPLITS
+    from rad3d_hf.data.rows import read_rows
+    from rad3d_hf.demo import ensure_demo_data
+
+    root = str(ensure_demo_data())  # the probe's volumes: those Task 4 asks about
+    volumes = {split: {r["volume_name"] for r in read_rows(root, split, "task4")} for split in SPLITS}
+    assert f"{len(volumes['train'])} train / {len(volumes['test'])} test volumes, {len(FINDINGS)} findings" in out
     rows = [line for line in out.splitlines() if line.startswith(("as M3D feeds it", "standardised"))]
     assert len(rows) == 4  # two inputs, steps 2 and 4
     assert "test balanced accuracy at step 2:" in out

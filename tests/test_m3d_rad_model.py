@@ -14,7 +14,7 @@ pytest.importorskip("einops")
 
 from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
 
-from rad3d_hf.catalogue import TEMPORAL_OPTIONS  # noqa: E402
+from rad3d_hf.data.catalogue import TEMPORAL_OPTIONS  # noqa: E402
 from rad3d_hf.models.m3d_rad import (  # noqa: E402
     IMAGE_TOKEN,
     M3DRadCollator,
@@ -487,7 +487,7 @@ def test_vision_config_rejects_inconsistent_geometry():
 @pytest.mark.real_data
 def test_every_published_test_question_gets_a_prompt_and_target(real_tables):
     """Prompts and targets for all 33,910 published test questions; closed targets name the row's answer."""
-    from rad3d_hf.qa_tables import read_rows
+    from rad3d_hf.data.rows import read_rows
 
     count = 0
     for row in read_rows(str(real_tables), "test"):

@@ -13,7 +13,7 @@ pytest.importorskip("peft")
 
 from transformers import AutoModelForCausalLM  # noqa: E402
 
-from rad3d_hf.catalogue import TEMPORAL_OPTIONS  # noqa: E402
+from rad3d_hf.data.catalogue import TEMPORAL_OPTIONS  # noqa: E402
 from rad3d_hf.models.m3d_rad import M3DRadCollator, M3DRadConfig, M3DRadForCausalLM, M3DRadProcessor  # noqa: E402
 from rad3d_hf.models.m3d_rad.inference import PredictionCollator, generate_answers  # noqa: E402
 from rad3d_hf.models.m3d_rad.lora import apply_lora  # noqa: E402

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from rad3d_hf.data.rows import read_rows
+from rad3d_hf.demo import ensure_demo_data
 from tests.test_m3d_rad_examples import EXAMPLES, load_example
 
 
@@ -58,7 +60,8 @@ def test_tiny_temporal_compares_with_the_single_scan_model_and_predicts_with_pri
     assert all("task5/previously_present_accuracy" in report for report in comparison.values())
     # both models train on the same questions, scan pairs included, to state the same two facts before the option
     added = [r.getMessage() for r in caplog.records if r.getMessage().startswith("added 1800 Task 5 questions")]
-    assert len(added) == 2 and all("(seed 42) to 918 questions" in m for m in added)
+    questions = sum(1 for config in ("task5", "task6") for _ in read_rows(str(ensure_demo_data()), "train", config))
+    assert len(added) == 2 and all(f"(seed 42) to {questions} questions" in m for m in added)
     for name in ("single", "temporal"):
         assert json.loads((out / name / "final" / "m3d_rad_processor.json").read_text())["temporal_facts"] is True
 

@@ -84,3 +84,14 @@ def test_registration_is_idempotent():
     before = datasets.load.dataset_module_factory
     name_registration.register()
     assert datasets.load.dataset_module_factory is before
+
+
+def test_modules_that_left_the_root_still_resolve_from_it():
+    import rad3d_hf
+    from rad3d_hf.data import catalogue
+    from rad3d_hf.scoring import temporal_composition
+
+    assert rad3d_hf.catalogue is catalogue and rad3d_hf.temporal_composition is temporal_composition
+    from rad3d_hf import builder  # the form `from rad3d_hf import <module>` too
+
+    assert builder.ThreeDRad is rad3d_hf.ThreeDRad

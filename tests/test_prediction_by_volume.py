@@ -87,7 +87,7 @@ def build_tiny_model(folder: Path) -> Path:
     import rad3d_hf  # noqa: F401
     from rad3d_hf.models.m3d_rad.presets import build_tiny, tokenizer_corpus
 
-    train = load_dataset("3d-rad", "all", split="train", demo=True)
+    train = load_dataset("3d-rad", "all", split="train", demo=True).remove_columns("volume")  # texts: no decoding
     model, processor = build_tiny(tokenizer_corpus(train), seed=0, max_length=512)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
@@ -207,8 +207,8 @@ def test_predict_in_two_processes_equals_one_process_and_resumes(tiny_model_dir,
 
 
 def _demo_rows(n: int) -> list[dict]:
+    from rad3d_hf.data.rows import read_rows
     from rad3d_hf.demo import ensure_demo_data
-    from rad3d_hf.qa_tables import read_rows
 
     return list(read_rows(str(ensure_demo_data()), "test", "all"))[:n]
 

@@ -221,11 +221,11 @@ def test_the_readme_command_runs_against_a_served_copy(root, plain_server, tmp_p
     volumes of the train split, to stay small)."""
     import shlex
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[1] / "examples" / "README.md").read_text()
     start = text.index("**CT-RATE's training volumes without downloading CT-RATE.**")
     block = re.search(r"```bash\n(.*?)```", text[start:], flags=re.S)[1]
     login, command = [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
-    assert login.startswith("huggingface-cli login")  # the Hub: nothing to log in to here
+    assert login.startswith("hf auth login")  # the Hub: nothing to log in to here
     argv = shlex.split(command.replace("hf://datasets/ibrahimhamamci/CT-RATE/dataset/train_fixed",
                                        f"{plain_server}/volumes/"))  # fmt: skip
     argv = [str(root) if a == "path/to/3D-RAD" else str(tmp_path / a) if a.startswith("ct-m3d") else a for a in argv]

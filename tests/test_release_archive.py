@@ -32,7 +32,7 @@ def test_the_test_split_loads_from_the_archive_and_the_model_input_is_the_stored
 ):
     import rad3d_hf
 
-    with caplog.at_level(logging.WARNING, logger="rad3d_hf.builder"):
+    with caplog.at_level(logging.WARNING, logger="rad3d_hf.data.builder"):
         test = _load(release_replica, tmp_path, split="test")
     # the archive holds no train volumes: that split is left out, with one line that says so and how many it sought
     left_out = [r.getMessage() for r in caplog.records if "train split is left out" in r.getMessage()]
@@ -166,7 +166,7 @@ def test_lmms_eval_documents_render_with_only_the_two_directories_set(release_re
 
 def test_show_draws_a_question_from_the_archive(release_replica, tmp_path, capsys):
     root, archive, _ = release_replica
-    from rad3d_hf.qa_tables import read_rows
+    from rad3d_hf.data.rows import read_rows
 
     question = next(r for r in read_rows(str(root), "test", "task4") if r["prior_volume_names"])
     out = tmp_path / "q.png"
@@ -203,7 +203,7 @@ def test_predict_answers_the_archive_and_score_scores_it(release_replica, tmp_pa
 
 
 def _release_section() -> str:
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[1] / "examples" / "README.md").read_text()
     start = text.index("**The published release as it comes.**")
     return text[start : text.index("\nMeasured by ", start)]
 

@@ -58,7 +58,7 @@ def test_another_tasks_table_edited_in_place_updates_earlier_scans(tmp_path: Pat
 def test_a_config_whose_table_has_a_header_but_no_rows_says_so(tmp_path: Path) -> None:
     import pytest
 
-    from rad3d_hf.qa_tables import QATableError
+    from rad3d_hf.data.tables import QATableError
 
     table = write_table(tmp_path / "tables", "test", 4, "Lung nodule", [])
     with pytest.raises(QATableError, match="header but no rows") as info:
@@ -83,8 +83,9 @@ def test_an_emptied_table_beside_full_ones_is_an_error_naming_it(tmp_path: Path)
     import pytest
     from datasets import load_dataset
 
-    from rad3d_hf.catalogue import get_task
-    from rad3d_hf.qa_tables import QATableError, read_rows
+    from rad3d_hf.data.catalogue import get_task
+    from rad3d_hf.data.rows import read_rows
+    from rad3d_hf.data.tables import QATableError
 
     root = tmp_path / "tables"
     for subtask in get_task(4).subtasks_in("test"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rad3d_hf.ctrate_metadata import CTRateMetadata
+from rad3d_hf.data.ctrate_metadata import CTRateMetadata
 from tests.volume_fixtures import metadata_csv, metadata_row
 
 

@@ -19,8 +19,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rad3d_hf.catalogue import CSV_HEADER
-from rad3d_hf.qa_tables import QATableError, read_rows
+from rad3d_hf.data.catalogue import CSV_HEADER
+from rad3d_hf.data.rows import read_rows
+from rad3d_hf.data.tables import QATableError
 from rad3d_hf.scoring.measurements import parse_measurement
 from rad3d_hf.scoring.predictions import PredictionsError, read_predictions
 from rad3d_hf.volumes.errors import VolumeError
@@ -87,8 +88,14 @@ def test_measurement_parsing_time_grows_linearly() -> None:
             if small_time >= 0.01:
                 break
             size *= 2
-        large_time = _seconds(unit * (8 * size // len(unit)) + " 5 mm", 3)
-        ratio = large_time / small_time
+        ratio = _seconds(unit * (8 * size // len(unit)) + " 5 mm", 3) / small_time
+        # up to three tries: test processes running side by side (pytest -n) share caches and memory bandwidth, so
+        # one try can come out high; a quadratic parser comes out near 64x every time
+        for _ in range(2):
+            if ratio < 20:
+                break
+            small_time = _seconds(unit * (size // len(unit)) + " 5 mm", 5)
+            ratio = min(ratio, _seconds(unit * (8 * size // len(unit)) + " 5 mm", 3) / small_time)
         assert ratio < 20, f"{unit!r}: 8x the text ({8 * size} characters) took {ratio:.1f}x the time"
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rad3d_hf.qa_tables import QATableError, read_rows
-from rad3d_hf.volume_names import parse_volume_name
+from rad3d_hf.data.rows import read_rows
+from rad3d_hf.data.tables import QATableError
+from rad3d_hf.data.volume_names import parse_volume_name
 from tests.qa_table_files import closed_row, write_table
 
 Q4 = "Does the CT show a lung nodule?"

@@ -1,4 +1,4 @@
-"""Task 5 questions from pairs of Task 4 scans (rad3d_hf.scan_pairs), and the temporal facts a target may state."""
+"""Task 5 questions from pairs of Task 4 scans (rad3d_hf.models.m3d_rad.scan_pairs), and the temporal facts a target may state."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import collections
 
 import pytest
 
-from rad3d_hf.catalogue import TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW
+from rad3d_hf.data.catalogue import TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW
+from rad3d_hf.models.m3d_rad.scan_pairs import COURSES, existence_labels, scan_pair_rows
 from rad3d_hf.prompts import target_text, temporal_facts
-from rad3d_hf.scan_pairs import COURSES, existence_labels, scan_pair_rows
 
 OPTIONS = [
     "Refractory Lesion (Persistent or recurrent, now present)",
@@ -109,8 +109,8 @@ def test_a_temporal_target_can_state_its_two_facts_first(letter, facts):
 
 def test_the_published_train_split_pairs_every_temporal_finding():
     """The published train split's rows: the 17 temporal findings paired, medical material left out."""
-    from rad3d_hf.catalogue import named_finding
-    from rad3d_hf.qa_tables import read_rows
+    from rad3d_hf.data.catalogue import named_finding
+    from rad3d_hf.data.rows import read_rows
     from tests.conftest import real_tables_or_skip
 
     root = str(real_tables_or_skip())

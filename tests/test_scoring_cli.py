@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rad3d_hf.cli import main
-from rad3d_hf.qa_tables import read_rows
+from rad3d_hf.data.rows import read_rows
 from rad3d_hf.scoring.predictions import write_predictions_jsonl
 from tests.qa_table_files import closed_row, open_row, write_table
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from rad3d_hf.catalogue import OPTION_LETTERS
 from rad3d_hf.cli import main
-from rad3d_hf.qa_tables import read_rows
+from rad3d_hf.data.catalogue import OPTION_LETTERS
+from rad3d_hf.data.rows import read_rows
 from rad3d_hf.scoring import score
 from rad3d_hf.scoring.paired_comparison import bootstrap_p_value, compare
 from rad3d_hf.scoring.predictions import write_predictions_jsonl

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rad3d_hf.catalogue import EXISTENCE_OPTIONS, OPTION_LETTERS, TEMPORAL_OPTIONS
+from rad3d_hf.data.catalogue import EXISTENCE_OPTIONS, OPTION_LETTERS, TEMPORAL_OPTIONS
 from rad3d_hf.scoring.answer_extraction import RULES, extract_choice, official_correct
 from tests.answer_phrasings import PHRASINGS
 
@@ -234,7 +234,13 @@ def test_extraction_time_grows_linearly(unit):
     """
     for choices in (YES_NO, TEMPORAL):
         small = (unit * (1 + (128 * 1024) // len(unit)))[: 128 * 1024]
-        ratio = _cpu_seconds(small * 8, choices) / max(_cpu_seconds(small, choices), 1e-3)
+        ratio = math.inf
+        # up to three tries: test processes running side by side (pytest -n) share caches and memory bandwidth, so
+        # one try can come out high; a quadratic rule comes out near 64x every time
+        for _ in range(3):
+            ratio = min(ratio, _cpu_seconds(small * 8, choices) / max(_cpu_seconds(small, choices), 1e-3))
+            if ratio < 20:
+                break
         assert ratio < 20, (unit, ratio)
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rad3d_hf import __version__
-from rad3d_hf.catalogue import TASKS
+from rad3d_hf.data.catalogue import TASKS
 from rad3d_hf.scoring import score, score_details
 from rad3d_hf.scoring.report import format_table
 from rad3d_hf.scoring.statistics import cluster_index, grouped_bootstrap, resample_weights

@@ -15,7 +15,7 @@ from rad3d_hf.volumes.errors import VolumeError
 from rad3d_hf.volumes.orientation import orient_dhw
 from tests.volume_fixtures import LPS_AFFINE, ct_like, write_nifti
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "examples" / "README.md"  # zero-shot: CT as 2D slices
 
 
 def _expected(dhw: np.ndarray, index: int, window: tuple[float, float], size: int) -> np.ndarray:

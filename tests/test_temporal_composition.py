@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from rad3d_hf.catalogue import FINDINGS, named_finding
-from rad3d_hf.temporal_composition import EXISTENCE_QUESTION, compose_answers, existence_id, existence_questions
+from rad3d_hf.data.catalogue import FINDINGS, named_finding
+from rad3d_hf.scoring.temporal_composition import EXISTENCE_QUESTION, compose_answers, existence_id, existence_questions
 from tests.conftest import real_tables_or_skip
 
 CHOICES = [

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rad3d_hf.ctrate_metadata import (
+from rad3d_hf.data.ctrate_metadata import (
     CTRateMetadata,
     metadata_features,
     metadata_fields,

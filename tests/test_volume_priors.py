@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from rad3d_hf import M3DTransform
-from rad3d_hf.prior_volumes import prior_volume_paths
-from rad3d_hf.volume_names import parse_volume_name
+from rad3d_hf.data.prior_volumes import prior_volume_paths
+from rad3d_hf.data.volume_names import parse_volume_name
+from tests.conftest import demo_under
 from tests.qa_table_files import closed_row, write_table
 from tests.volume_fixtures import ct_like, metadata_csv, metadata_row, write_nifti
 
@@ -28,7 +29,9 @@ def _load(**kwargs):
 
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("demo_home")
+    home = tmp_path_factory.mktemp("demo_home")
+    demo_under(home)
+    return home
 
 
 @pytest.mark.parametrize("streaming", [False, True])

@@ -11,6 +11,7 @@ import pytest
 from rad3d_hf.cli import main
 from rad3d_hf.cli.show import config_of
 from rad3d_hf.volumes.figure import _caption, render_question_figure, volume_views
+from tests.conftest import demo_under
 from tests.volume_fixtures import ct_like, write_nifti
 
 
@@ -64,6 +65,7 @@ def test_question_ids_map_to_configs() -> None:
 def test_show_command_on_demo_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
+    demo_under(tmp_path / "hf")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     out = tmp_path / "show.png"
     cache = ["--cache-dir", str(tmp_path / "cache")]  # datasets' cache key does not cover where the demo folder is

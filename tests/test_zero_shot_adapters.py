@@ -66,8 +66,8 @@ def test_gemma3_predict_resume_and_score(tmp_path: Path, capsys: pytest.CaptureF
     )
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
+    from rad3d_hf.data.rows import read_rows
     from rad3d_hf.demo import ensure_demo_data
-    from rad3d_hf.qa_tables import read_rows
 
     n_task4 = sum(1 for _ in read_rows(str(ensure_demo_data()), "test", "task4"))
     assert report["task4/n"] == 6 and report["n_expected"] == n_task4

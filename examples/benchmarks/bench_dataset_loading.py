@@ -35,7 +35,7 @@ def main() -> None:
     import datasets
 
     import rad3d_hf
-    from rad3d_hf.catalogue import CONFIGS
+    from rad3d_hf.data.catalogue import CONFIGS
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()

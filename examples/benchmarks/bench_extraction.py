@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from rad3d_hf.catalogue import EXISTENCE_OPTIONS, TEMPORAL_OPTIONS
+from rad3d_hf.data.catalogue import EXISTENCE_OPTIONS, TEMPORAL_OPTIONS
 from rad3d_hf.scoring.answer_extraction import extract_choice
 
 UNITS = {

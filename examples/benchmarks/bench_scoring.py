@@ -30,7 +30,7 @@ from sacrebleu.metrics import BLEU
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 from sacrebleu.tokenizers.tokenizer_re import TokenizerRegexp
 
-from rad3d_hf.qa_tables import read_rows
+from rad3d_hf.data.rows import read_rows
 from rad3d_hf.scoring import clear_caches, score
 from rad3d_hf.scoring.synthetic import perturbed_predictions
 from rad3d_hf.scoring.text_metrics import corpus_bleu1, rouge1_fmeasure

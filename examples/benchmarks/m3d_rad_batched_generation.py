@@ -15,7 +15,7 @@ import time
 def main() -> int:
     import torch
 
-    from rad3d_hf.catalogue import EXISTENCE_OPTIONS, TEMPORAL_OPTIONS
+    from rad3d_hf.data.catalogue import EXISTENCE_OPTIONS, TEMPORAL_OPTIONS
     from rad3d_hf.models.m3d_rad.inference import PredictionCollator, generate_answers
     from rad3d_hf.models.m3d_rad.presets import build_tiny, tokenizer_corpus
 

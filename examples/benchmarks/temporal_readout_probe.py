@@ -31,8 +31,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rad3d_hf.catalogue import TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW, named_finding
-from rad3d_hf.catalogue import temporal_letter as letter_of
+from rad3d_hf.data.catalogue import TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW, named_finding
+from rad3d_hf.data.catalogue import temporal_letter as letter_of
 
 
 def fit_readout(x: Any, y: Any, *, l2: float, steps: int) -> Any:
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     from datasets import load_dataset
 
     import rad3d_hf  # noqa: F401  (makes "3d-rad" resolve)
-    from rad3d_hf.catalogue import FINDINGS
+    from rad3d_hf.data.catalogue import FINDINGS
     from rad3d_hf.scoring import score
     from rad3d_hf.scoring.temporal_comparison import temporal_table
 

@@ -22,7 +22,7 @@ import time
 def _labelled_volumes(root, split: str, transform):  # type: ignore[no-untyped-def]
     import torch
 
-    from rad3d_hf.qa_tables import read_rows
+    from rad3d_hf.data.rows import read_rows
 
     labels: dict[str, dict[str, bool]] = {}
     for row in read_rows(str(root), split, "task4"):

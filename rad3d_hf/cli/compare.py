@@ -11,16 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 
-from rad3d_hf.cli.scored_questions import (
-    add_bootstrap_options,
-    add_question_options,
-    check_predictions_file,
-    expected_rows,
-)
-from rad3d_hf.cli.sources import table_source
-from rad3d_hf.cli.usage import UsageError, help_text, writable_folder
+from rad3d_hf.cli.scored_questions import add_scored_parser, read_scored_inputs
+from rad3d_hf.cli.usage import UsageError
 
 RESULT_FILE = "comparison.json"
 TABLE_FILE = "comparison.txt"
@@ -28,42 +21,34 @@ FIGURE_FILE = "comparison.png"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    """Register ``rad3d-hf compare``."""
+    add_scored_parser(
+        subparsers,
         "compare",
-        help="paired comparison of two predictions files on the same questions (difference, 95% CI, p-value)",
-        description=help_text(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        doc=__doc__,
+        summary="paired comparison of two predictions files on the same questions (difference, 95%% CI, p-value)",
+        inputs={
+            "a": "predictions file of model A (.jsonl or .csv)",
+            "b": "predictions file of model B, answering the same questions",
+        },
+        config_help="dataset config(s) the questions come from, comma-separated",
+        out_help="<A stem>_vs_<B stem> next to A",
+        bootstrap="paired bootstrap",
+        cluster_help="what the bootstrap resamples together",
+        figure_file=FIGURE_FILE,
+        run=run,
     )
-    parser.add_argument("a", type=Path, help="predictions file of model A (.jsonl or .csv)")
-    parser.add_argument("b", type=Path, help="predictions file of model B, answering the same questions")
-    add_question_options(parser, config_help="dataset config(s) the questions come from, comma-separated")
-    parser.add_argument(
-        "--out", type=Path, default=None, help="output folder (default: <A stem>_vs_<B stem> next to A)"
-    )
-    add_bootstrap_options(parser, what="paired bootstrap", cluster_help="what the bootstrap resamples together")
-    parser.add_argument("--no-figure", action="store_true", help="do not draw comparison.png")
-    parser.add_argument("--quiet", action="store_true", help="do not print the table")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Compare ``args.a`` with ``args.b`` and write the comparison folder; 0 on success."""
     from rad3d_hf.scoring.paired_comparison import compare
     from rad3d_hf.scoring.paired_comparison_report import format_comparison, plot_comparison
-    from rad3d_hf.scoring.predictions import join_predictions, read_predictions
 
-    for path in (args.a, args.b):
-        check_predictions_file(path)
-    out = args.out or args.a.with_name(f"{args.a.stem}_vs_{args.b.stem}")
-    writable_folder(out, "--out")
-    data_dir = table_source(args)
-    predictions_a, predictions_b = read_predictions(args.a), read_predictions(args.b)
-    rows = expected_rows(data_dir, args.split, args.config)
-    joined_a = join_predictions(predictions_a, rows, allow_subset=True, source=str(args.a))
-    joined_b = join_predictions(predictions_b, rows, allow_subset=True, source=str(args.b))
+    default_out = args.a.with_name(f"{args.a.stem}_vs_{args.b.stem}")
+    out, (joined_a, joined_b) = read_scored_inputs(args, [args.a, args.b], default_out, allow_subset=True)
     ids_a = [row["id"] for row in joined_a.rows]
     ids_b = {row["id"] for row in joined_b.rows}
-    if not ids_a:
-        raise UsageError(f"{args.a} holds no predictions")
     only = sorted(set(ids_a) ^ ids_b)
     if only:
         shown = ", ".join(only[:5]) + (f" and {len(only) - 5} more" if len(only) > 5 else "")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from rad3d_hf.catalogue import SPLITS
 from rad3d_hf.cli.sources import add_table_source, add_volumes_dir, checked_volumes_dir, config_names, table_source
 from rad3d_hf.cli.usage import UsageError, writable_folder
+from rad3d_hf.data.catalogue import SPLITS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -10,7 +10,7 @@ The folder holds ``<volume name>.npy`` (M3D's ``1x32x256x256`` input by default)
 
 ``--volumes-dir`` may be any fsspec URL (``hf://``, ``http://``, ...): the folder is listed once and only the volumes
 the split's questions name are read, each once, streamed (``.nii.gz``) or read whole into memory (``.nii``, ``.npy``),
-so no raw volume is stored locally. CT-RATE is gated: ``hf://`` needs ``huggingface-cli login`` with access to it.
+so no raw volume is stored locally. CT-RATE is gated: ``hf://`` needs ``hf auth login`` with access to it.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from rad3d_hf.catalogue import SPLITS
 from rad3d_hf.cli.sources import add_table_source, add_volumes_dir, checked_volumes_dir, positive_int, table_source
 from rad3d_hf.cli.usage import UsageError, writable_folder
+from rad3d_hf.data.catalogue import SPLITS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--workers processes, into OUT/<volume name>.npy with OUT/manifest.json (parameters, package version, "
             "per-volume source, size, mtime, shape, dtype, SHA-256). A rerun skips finished volumes after checking "
             "them; a manifest made with other settings is an error. Then use --volumes-dir OUT. --volumes-dir may be "
-            "a URL (e.g. hf://datasets/ibrahimhamamci/CT-RATE/dataset/train_fixed, after huggingface-cli login): only "
+            "a URL (e.g. hf://datasets/ibrahimhamamci/CT-RATE/dataset/train_fixed, after hf auth login): only "
             "the volumes named are read, each once, streamed; nothing raw is stored locally."
         ),
     )
@@ -69,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def volume_names(data_dir: str | None, split: str, config: str, *, prior_volumes: bool) -> list[str]:
     """The volumes the split's questions name (and their earlier scans), each once, in first-question order."""
-    from rad3d_hf.qa_tables import read_rows
+    from rad3d_hf.data.rows import read_rows
 
     names: dict[str, None] = {}
     for row in read_rows(data_dir, split, config):
@@ -80,8 +80,8 @@ def volume_names(data_dir: str | None, split: str, config: str, *, prior_volumes
 
 
 def run(args: argparse.Namespace) -> int:
-    from rad3d_hf.catalogue import CONFIGS
     from rad3d_hf.cli.usage import close_matches
+    from rad3d_hf.data.catalogue import CONFIGS
     from rad3d_hf.transforms import M3DTransform
     from rad3d_hf.volumes.locator import VolumeLocator
     from rad3d_hf.volumes.preprocess import preprocess_volumes

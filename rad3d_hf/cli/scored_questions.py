@@ -1,19 +1,67 @@
-"""What ``rad3d-hf score`` and ``rad3d-hf compare`` share: which questions a predictions file answers, how it is read,
-and how the bootstrap draws.
+"""What ``rad3d-hf score`` and ``rad3d-hf compare`` share: their command line, which questions a predictions file
+answers, how it is read, and how the bootstrap draws.
 
-Both commands take the same ``--split``, table source and ``--config`` options, the same ``--seed``, ``--resamples``
-and ``--cluster-by``, and check their predictions files and read the expected rows the same way, so one spelling
-and one message hold for both.
+Both commands take predictions files, the same ``--split``, table source, ``--config`` and ``--out`` options, the same
+``--seed``, ``--resamples`` and ``--cluster-by``, ``--no-figure`` and ``--quiet``, and check and join their
+predictions files the same way, so one spelling and one message hold for both (:func:`add_scored_parser`,
+:func:`read_scored_inputs`).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rad3d_hf.cli.sources import add_table_source, config_names, non_negative_int
-from rad3d_hf.cli.usage import UsageError, one_line
+from rad3d_hf.cli.sources import add_table_source, config_names, non_negative_int, table_source
+from rad3d_hf.cli.usage import UsageError, help_text, one_line, writable_folder
+
+if TYPE_CHECKING:
+    from rad3d_hf.scoring.predictions import JoinedPredictions
+
+AddOptions = Callable[[argparse.ArgumentParser], None]
+
+
+def _no_options(parser: argparse.ArgumentParser) -> None:
+    """The default of :func:`add_scored_parser`'s command-specific options: none."""
+
+
+def add_scored_parser(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    *,
+    doc: str | None,
+    summary: str,
+    inputs: Mapping[str, str],
+    config_help: str,
+    out_help: str,
+    bootstrap: str,
+    cluster_help: str,
+    figure_file: str,
+    run: Callable[[argparse.Namespace], int],
+    selection_options: AddOptions = _no_options,
+    metric_options: AddOptions = _no_options,
+) -> argparse.ArgumentParser:
+    """The ``name`` subcommand with the options every scoring command takes, in one order.
+
+    ``inputs`` maps each positional predictions file to its help; ``selection_options`` adds the command's own options
+    after ``--out``, ``metric_options`` its own after the bootstrap's (before ``--no-figure``/``--quiet``).
+    """
+    parser = subparsers.add_parser(
+        name, help=summary, description=help_text(doc), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    for input_name, input_help in inputs.items():
+        parser.add_argument(input_name, type=Path, help=input_help)
+    add_question_options(parser, config_help=config_help)
+    parser.add_argument("--out", type=Path, default=None, help=f"output folder (default: {out_help})")
+    selection_options(parser)
+    add_bootstrap_options(parser, what=bootstrap, cluster_help=cluster_help)
+    metric_options(parser)
+    parser.add_argument("--no-figure", action="store_true", help=f"do not draw {figure_file}")
+    parser.add_argument("--quiet", action="store_true", help="do not print the table")
+    parser.set_defaults(func=run)
+    return parser
 
 
 def add_question_options(parser: argparse.ArgumentParser, *, config_help: str) -> None:
@@ -46,6 +94,32 @@ def add_bootstrap_options(parser: argparse.ArgumentParser, *, what: str, cluster
     )
 
 
+def read_scored_inputs(
+    args: argparse.Namespace, paths: Sequence[Path], default_out: Path, *, allow_subset: bool
+) -> tuple[Path, list[JoinedPredictions]]:
+    """The checked ``--out`` folder and each predictions file joined to the expected questions.
+
+    Every path is checked and ``--out`` tried before any reading, so a wrong argument costs no scoring; the first
+    file must hold predictions.
+    """
+    from rad3d_hf.scoring.predictions import join_predictions, read_predictions
+
+    for path in paths:
+        check_predictions_file(path)
+    out = args.out or default_out
+    writable_folder(out, "--out")
+    data_dir = table_source(args)
+    predictions = [read_predictions(path) for path in paths]
+    rows = expected_rows(data_dir, args.split, args.config)
+    joined = [
+        join_predictions(found, rows, allow_subset=allow_subset, source=str(path))
+        for found, path in zip(predictions, paths)
+    ]
+    if not joined[0].rows:
+        raise UsageError(f"{paths[0]} holds no predictions")
+    return out, joined
+
+
 def check_predictions_file(path: Path) -> None:
     """A predictions path must be a file: a folder or a missing path is a usage mistake."""
     if path.is_dir():
@@ -59,7 +133,7 @@ def expected_rows(data_dir: str | None, split: str, configs: list[str]) -> list[
 
     A table that cannot be read is a usage mistake naming the source; a bad predictions file keeps its own error.
     """
-    from rad3d_hf.qa_tables import read_rows
+    from rad3d_hf.data.rows import read_rows
     from rad3d_hf.scoring.predictions import PredictionsError
 
     rows: dict[str, dict[str, Any]] = {}
@@ -75,4 +149,11 @@ def expected_rows(data_dir: str | None, split: str, configs: list[str]) -> list[
     return list(rows.values())
 
 
-__all__ = ["add_bootstrap_options", "add_question_options", "check_predictions_file", "expected_rows"]
+__all__ = [
+    "add_bootstrap_options",
+    "add_question_options",
+    "add_scored_parser",
+    "check_predictions_file",
+    "expected_rows",
+    "read_scored_inputs",
+]

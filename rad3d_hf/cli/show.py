@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rad3d_hf.catalogue import CONFIGS, SPLITS
 from rad3d_hf.cli.sources import add_table_source, add_volumes_dir, checked_volumes_dir, table_source
 from rad3d_hf.cli.usage import UsageError, close_matches, writable_file
+from rad3d_hf.data.catalogue import CONFIGS, SPLITS
 
 ID_FORM = "<split>/task<N>/<subtask>/<row>, e.g. test/task4/lung_nodule/000123"
 
@@ -61,7 +61,7 @@ def find_row(
 
     Only the question's own table is read (one subtask, one split), and only its volumes are opened.
     """
-    from rad3d_hf.qa_tables import read_rows
+    from rad3d_hf.data.rows import read_rows
     from rad3d_hf.volumes.locator import VolumeLocator
 
     config, split = config_of(question_id)

@@ -12,8 +12,8 @@ import argparse
 import os
 from pathlib import Path
 
-from rad3d_hf.catalogue import CONFIGS
 from rad3d_hf.cli.usage import HUB_HINT, UsageError, close_matches, hub_offline
+from rad3d_hf.data.catalogue import CONFIGS
 from rad3d_hf.volumes.locator import FORMAT_CHOICES
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from rad3d_hf.catalogue import CONFIGS, SPLITS, TASKS
 from rad3d_hf.cli.sources import add_table_source, table_source
 from rad3d_hf.cli.usage import UsageError
-from rad3d_hf.qa_tables import read_table_columns, source_files, table_exists
+from rad3d_hf.data.catalogue import CONFIGS, SPLITS, TASKS
+from rad3d_hf.data.tables import read_table_columns, source_files, table_exists
 
 
 def count_questions(data_dir: str) -> dict[tuple[int, str], int]:

@@ -62,7 +62,7 @@ def is_network_error(error: BaseException) -> bool:
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
-    from rad3d_hf.qa_tables import QATableError
+    from rad3d_hf.data.tables import QATableError
     from rad3d_hf.scoring.predictions import PredictionsError
     from rad3d_hf.volumes.errors import VolumeError
 

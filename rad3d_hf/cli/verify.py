@@ -28,7 +28,7 @@ from rad3d_hf.cli.sources import (
 from rad3d_hf.cli.usage import UsageError, help_text, writable_file
 
 if TYPE_CHECKING:  # imported when used: building the parser stays light
-    from rad3d_hf.release_check import SheetVolume, Verification
+    from rad3d_hf.data.release_check import SheetVolume, Verification
 
 SHEET_VOLUMES = 4  # volumes on the contact sheet: the first of the sample
 PRINTED_MISMATCHES = 40  # the JSON keeps them all
@@ -58,14 +58,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def verify_tables(data_dir: str) -> tuple[Verification, dict[str, set[str]]]:
     """The table checks (files, questions, volumes named) and the volume stems each split's tables name."""
     from rad3d_hf.cli.tasks import count_questions
-    from rad3d_hf.release_check import (
+    from rad3d_hf.data.release_check import (
         Verification,
         check_questions,
         check_table_files,
         check_table_volumes,
         table_volumes,
     )
-    from rad3d_hf.table_files import QATableError
+    from rad3d_hf.data.tables import QATableError
 
     result = Verification()
     check_table_files(data_dir, result)
@@ -121,7 +121,7 @@ def draw_contact_sheet(sheet: list[SheetVolume], out: Path) -> None:
     from matplotlib.figure import Figure
 
     from rad3d_hf.atomic_files import write_bytes_atomically
-    from rad3d_hf.release_check import NIFTI_ORIENTATION, NPY_ORIENTATION
+    from rad3d_hf.data.release_check import NIFTI_ORIENTATION, NPY_ORIENTATION
 
     nifti = sheet[0].format == "nifti"
     columns = max(len(volume.slices) for volume in sheet)
@@ -145,7 +145,7 @@ def draw_contact_sheet(sheet: list[SheetVolume], out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rad3d_hf.atomic_files import write_text_atomically
-    from rad3d_hf.release_check import check_volumes
+    from rad3d_hf.data.release_check import check_volumes
     from rad3d_hf.volumes.locator import VolumeLocator
 
     if not args.demo and args.data_dir is None:

@@ -12,7 +12,7 @@ resolved lesion looks like no lesion and a new one like a persistent one; only t
 
 from __future__ import annotations
 
-from rad3d_hf.catalogue import TASKS
+from rad3d_hf.data.catalogue import TASKS
 from rad3d_hf.demo.findings import _SPLIT_KEY, COHORT, RENDERED_FINDINGS, PatientTruth, _patient, rng_for
 from rad3d_hf.demo.screening import screening_patients
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.catalogue import FINDINGS
+from rad3d_hf.data.catalogue import FINDINGS
 
 SHAPE: tuple[int, int, int] = (64, 64, 40)
 Z_SPACING_MM = 7.5

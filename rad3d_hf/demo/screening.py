@@ -13,7 +13,7 @@ accuracy near 1) and stayed far lower on test; with 384 it learns the findings r
 
 from __future__ import annotations
 
-from rad3d_hf.catalogue import FINDINGS
+from rad3d_hf.data.catalogue import FINDINGS
 from rad3d_hf.demo.findings import PatientTruth, _patient, rng_for
 
 SCREENING_PATIENTS: dict[str, int] = {"train": 384, "test": 24}

@@ -16,7 +16,7 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from rad3d_hf.catalogue import (
+from rad3d_hf.data.catalogue import (
     CSV_HEADER,
     EMPTY_FIELD,
     EXISTENCE_OPTIONS,

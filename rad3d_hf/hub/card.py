@@ -10,17 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import datasets
 import yaml
 
-from rad3d_hf.catalogue import ALL_CONFIG, CITATION, CONFIGS, OPTION_LETTERS, SPLITS, TASKS, get_config
+from rad3d_hf.data.catalogue import ALL_CONFIG, CITATION, CONFIGS, OPTION_LETTERS, SPLITS, TASKS, get_config
 from rad3d_hf.hub.source_summary import SourceSummary, blind_baselines
+from rad3d_hf.scoring import published
 
 CTRATE_REPO = "ibrahimhamamci/CT-RATE"
 SOURCE_REPO = "https://github.com/Tang-xiaoxiao/3D-RAD"
 SOURCE_HUB = "Tang-xiaoxiao/3D-RAD"
+# The prose of the card that no count enters: how the rad3d-hf package loads the dataset and its CT volumes.
+PACKAGE_SECTIONS = "card_sections.md"
 
 
 @dataclass
@@ -244,8 +248,8 @@ def _volumes_section(summaries: list[SourceSummary], layout: CardLayout, splits:
         "```",
         "",
         "```bash",
-        "rad3d-hf export --out 3D-RAD-with-volumes --volumes-dir CT-RATE/dataset            # links to your copies",
-        "rad3d-hf export --out 3D-RAD-with-volumes --volumes-dir CT-RATE/dataset --embed-volumes  # copies, to upload",
+        "rad3d-hf export --out 3D-RAD-linked --volumes-dir CT-RATE/dataset                    # links to your copies",
+        "rad3d-hf export --out 3D-RAD-embedded --volumes-dir CT-RATE/dataset --embed-volumes  # copies, to upload",
         "```",
         "",
         f"Size cost of embedding: each volume is stored once, however many questions ask about it ({usage}), in "
@@ -354,6 +358,14 @@ def render_card(summaries: list[SourceSummary], layout: CardLayout) -> str:
         "each task over its subtask files.",
         "",
         *_baselines_section(summaries, splits),
+        "",
+        "## The paper's reported numbers beside the blind baselines",
+        "",
+        f"Percent, test split; the paper's values: {published.NOTE} ({published.SCORING_RULE}; {published.SOURCE}).",
+        "",
+        published.published_markdown(),
+        "",
+        resources.files("rad3d_hf.hub").joinpath(PACKAGE_SECTIONS).read_text(encoding="utf-8").rstrip("\n"),
         "",
         "## Licences",
         "",

@@ -38,8 +38,12 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
-from rad3d_hf.builder import qa_features
-from rad3d_hf.catalogue import ALL_CONFIG, CONFIGS, SPLITS, Subtask, TaskInfo, get_config, subtask_config_name
+from rad3d_hf.data.builder import qa_features
+from rad3d_hf.data.catalogue import ALL_CONFIG, CONFIGS, SPLITS, Subtask, TaskInfo, get_config, subtask_config_name
+from rad3d_hf.data.rows import read_rows
+from rad3d_hf.data.split_volumes import splits_with_volumes
+from rad3d_hf.data.tables import DEFAULT_DATA_DIR, source_files, table_exists
+from rad3d_hf.data.volume_names import parse_volume_name
 from rad3d_hf.hub.card import CardLayout, render_card
 from rad3d_hf.hub.layout import (
     GITATTRIBUTES,
@@ -64,9 +68,6 @@ from rad3d_hf.hub.writing import (
     write_parquet,
     write_text_atomic,
 )
-from rad3d_hf.qa_tables import DEFAULT_DATA_DIR, SourceFile, read_rows, source_files, table_exists
-from rad3d_hf.split_volumes import splits_with_volumes
-from rad3d_hf.volume_names import parse_volume_name
 from rad3d_hf.volumes.locator import VolumeLocator
 
 __all__ = [
@@ -105,11 +106,6 @@ def _configs_with_rows(configs: tuple[str, ...], splits: tuple[str, ...], explic
     if empty and explicit:
         raise ValueError(f"configs {', '.join(empty)} have no rows in the exported splits ({', '.join(splits)})")
     return tuple(c for c in configs if c not in empty)
-
-
-def _sources_by_path(data_dir: str, configs: tuple[str, ...], split: str) -> list[SourceFile]:
-    unique = {s.path: s for c in configs if split in get_config(c).splits for s in source_files(data_dir, split, c)}
-    return list(unique.values())
 
 
 def _present_splits(data_dir: str, configs: tuple[str, ...], splits: Iterable[str] | None) -> tuple[str, ...]:
@@ -206,7 +202,7 @@ def export_dataset(
     config_names = _ordered_configs(configs)
     split_names = _present_splits(data_dir, config_names, splits)
     if volumes_dir is not None and splits is None:  # the builder's rule: a split none of whose volumes is there
-        by_split = {split: _sources_by_path(data_dir, config_names, split) for split in split_names}
+        by_split = {split: source_files(data_dir, split, ALL_CONFIG) for split in split_names}
         split_names = splits_with_volumes(VolumeLocator(volumes_dir, "nifti"), by_split, "the export")
     config_names = _configs_with_rows(config_names, split_names, explicit=configs is not None)
     out = Path(out_dir)

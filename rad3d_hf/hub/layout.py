@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from rad3d_hf.catalogue import Subtask, TaskInfo, get_config
-from rad3d_hf.volume_names import VolumeName
+from rad3d_hf.data.catalogue import Subtask, TaskInfo, get_config
+from rad3d_hf.data.volume_names import VolumeName
 
 VOLUME_COLUMN = "volume_file_name"
 GITATTRIBUTES = """\

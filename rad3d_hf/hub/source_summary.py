@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from rad3d_hf.builder import qa_features
+from rad3d_hf.data.builder import qa_features
 from rad3d_hf.scoring.baselines import history_rule
 
 _QA_SCHEMA = qa_features().arrow_schema

@@ -43,7 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rad3d_hf.catalogue import OPTION_LETTERS
+from rad3d_hf.data.catalogue import OPTION_LETTERS
 from rad3d_hf.scoring import answer_patterns as patterns
 
 RULES: tuple[str, ...] = (

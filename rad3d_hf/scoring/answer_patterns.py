@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from rad3d_hf.catalogue import OPTION_LETTERS
+from rad3d_hf.data.catalogue import OPTION_LETTERS
 
 LETTERS = "".join(OPTION_LETTERS)
 # how many characters before or after a match the context checks read

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rad3d_hf.catalogue import TASKS
+from rad3d_hf.data.catalogue import TASKS
 
 # The metric a task is judged by in the comparison: balanced accuracy for Task 4, whose files are mostly "No".
 HEADLINE: dict[int, str] = {1: "rouge1", 2: "rouge1", 3: "rouge1", 4: "balanced_accuracy", 5: "accuracy", 6: "accuracy"}

@@ -6,9 +6,12 @@ import math
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-from rad3d_hf.catalogue import OPTION_LETTERS, TASKS
+from rad3d_hf.data.catalogue import OPTION_LETTERS, TASKS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _SHORT_OPTIONS = ("Refractory", "Resolved", "New", "No abnormality")
 _BARS: dict[int, tuple[str, ...]] = {1: ("bleu1", "rouge1"), 2: ("bleu1", "rouge1"), 3: ("bleu1", "rouge1")}
@@ -19,7 +22,12 @@ _CLOSED_COLOUR = "#dd8452"
 _BASELINE_STYLES: dict[str, tuple[str, str, str]] = {
     "majority": ("black", "-", "blind: majority answer per subtask"),
     "history": ("#c00000", "--", "blind: text-only history rule (Task 6)"),
+    "chance": ("black", ":", "blind: chance level (balanced accuracy)"),
 }
+# The report has no blind baseline of balanced accuracy; its chance level stands in: a constant answer, the majority
+# one included, scores 0.5 on every subtask that holds both answers (on a subtask of one answer it would score 1, so
+# the line is the chance level, not the majority answer's score).
+_CHANCE_LEVELS: dict[str, float] = {"balanced_accuracy": 0.5}
 
 
 def _bars(metrics: Mapping[str, Any]) -> list[tuple[int, str]]:
@@ -34,6 +42,19 @@ def _bars(metrics: Mapping[str, Any]) -> list[tuple[int, str]]:
 
 def _finite(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not math.isnan(value)
+
+
+def baseline_values(metrics: Mapping[str, Any], number: int, name: str) -> dict[str, float]:
+    """The blind lines drawn on Task ``number``'s ``name`` bar: kind (``majority``, ``history``, ``chance``) to value.
+
+    The report's baselines of that metric, or else its chance level (balanced accuracy: 0.5).
+    """
+    key = f"task{number}/{name}"
+    found = {kind: metrics.get(f"{key}_baseline_{kind}") for kind in ("majority", "history")}
+    values = {kind: float(v) for kind, v in found.items() if _finite(v)}
+    if not values and name in _CHANCE_LEVELS:
+        values["chance"] = _CHANCE_LEVELS[name]
+    return values
 
 
 def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
@@ -54,8 +75,7 @@ def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
             error = [[max(value - low, 0) * 100], [max(high - value, 0) * 100]]
         ax.bar(pos, value * 100, width=0.8, color=colour, yerr=error, capsize=4, edgecolor="black", linewidth=0.5)
 
-        found = {kind: metrics.get(f"{key}_baseline_{kind}") for kind in _BASELINE_STYLES}
-        values = {kind: float(v) for kind, v in found.items() if _finite(v)}
+        values = baseline_values(metrics, number, name)
         for kind, v in values.items():
             colour, style, label = _BASELINE_STYLES[kind]
             ax.hlines(v * 100, pos - 0.42, pos + 0.42, colors=colour, linestyles=style, linewidth=2.2,
@@ -93,7 +113,7 @@ def _score_panel(ax: Any, metrics: Mapping[str, Any]) -> None:
     ax.set_axisbelow(True)
     if labelled:
         # above the axes, so that it never hides a bar, its interval or its label
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=9, frameon=False)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(labelled), fontsize=9, frameon=False)
 
 
 def _confusion_panel(ax: Any, metrics: Mapping[str, Any], number: int) -> None:
@@ -120,8 +140,8 @@ def _confusion_panel(ax: Any, metrics: Mapping[str, Any], number: int) -> None:
     ax.set_title(f"Task {number} {TASKS[number].name}\naccuracy {100 * accuracy:.1f}%, row-normalised", fontsize=10)
 
 
-def plot_report(metrics: Mapping[str, Any], path: str | Path) -> None:
-    """Save the report figure as PNG at ``path`` (a plain matplotlib ``Figure``: no pyplot, no GUI backend)."""
+def report_figure(metrics: Mapping[str, Any]) -> Figure:
+    """The report figure: a plain matplotlib ``Figure`` (no pyplot, no GUI backend), its score panel first."""
     from matplotlib.figure import Figure
 
     confusion_tasks = [n for n in (5, 6) if f"task{n}/confusion_A_A" in metrics]
@@ -131,4 +151,9 @@ def plot_report(metrics: Mapping[str, Any], path: str | Path) -> None:
     _score_panel(fig.add_subplot(grid[0, :]), metrics)
     for column, number in enumerate(confusion_tasks):
         _confusion_panel(fig.add_subplot(grid[1, column]), metrics, number)
-    fig.savefig(path)
+    return fig
+
+
+def plot_report(metrics: Mapping[str, Any], path: str | Path) -> None:
+    """Save the report figure (:func:`report_figure`) as PNG at ``path``."""
+    report_figure(metrics).savefig(path)

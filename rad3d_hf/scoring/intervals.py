@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.catalogue import TaskInfo
+from rad3d_hf.data.catalogue import TaskInfo
 from rad3d_hf.scoring.questions import QuestionResult
 from rad3d_hf.scoring.statistics import (
     SumsMetric,

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.catalogue import TASKS
+from rad3d_hf.data.catalogue import TASKS
 from rad3d_hf.scoring.intervals import SUMS_METRICS, interval_metrics, question_stats
 from rad3d_hf.scoring.questions import QuestionResult
 from rad3d_hf.scoring.scorer import score_details
@@ -61,7 +61,7 @@ def _by_subtask(questions: Sequence[QuestionResult], order: Sequence[str]) -> tu
     return names, np.array([index[q.subtask] for q in questions], dtype=np.int64)
 
 
-def _compare_task(
+def compare_task(
     number: int,
     a: Sequence[QuestionResult],
     b: Sequence[QuestionResult],
@@ -137,7 +137,7 @@ def compare(
         if not in_a:
             continue
         in_b = [q for q in result_b.questions if q.task == number]
-        _compare_task(number, in_a, in_b, result_a.metrics, result_b.metrics, seed, n_resamples, cluster_by, out)
+        compare_task(number, in_a, in_b, result_a.metrics, result_b.metrics, seed, n_resamples, cluster_by, out)
     out["n"] = len(result_a.questions)
     out["seed"] = int(seed)
     out["n_resamples"] = int(n_resamples)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rad3d_hf.catalogue import TaskInfo
+from rad3d_hf.data.catalogue import TaskInfo
 from rad3d_hf.scoring.answer_extraction import extract_choice, official_correct
 from rad3d_hf.scoring.measurements import compare_measurements, read_measurement
 from rad3d_hf.scoring.row_checks import CLOSED_FIELDS, REQUIRED_FIELDS, check_rows

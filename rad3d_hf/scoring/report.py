@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from rad3d_hf.catalogue import TASKS
+from rad3d_hf.data.catalogue import TASKS
 from rad3d_hf.scoring.measurements import MAX_MEASUREMENT_TEXT
 from rad3d_hf.scoring.scorer import QuestionResult
 

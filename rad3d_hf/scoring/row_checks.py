@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from numbers import Integral
 from typing import Any
 
-from rad3d_hf.catalogue import OPTION_LETTERS, TASKS, TaskInfo
-from rad3d_hf.volume_names import parse_volume_name
+from rad3d_hf.data.catalogue import OPTION_LETTERS, TASKS, TaskInfo
+from rad3d_hf.data.volume_names import parse_volume_name
 
 REQUIRED_FIELDS: tuple[str, ...] = ("id", "task", "subtask", "answer", "volume_name")
 CLOSED_FIELDS: tuple[str, ...] = ("choices", "answer_choice")

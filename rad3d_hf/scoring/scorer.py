@@ -20,7 +20,9 @@ Keys of the report (``N`` is the paper's task number, ``S`` a subtask named as i
   C, and on an earlier one, A or B), pooled over the task's questions;
 - counts ``taskN/n``, ``taskN/S/n``, ``taskN/n_volumes``, ``taskN/n_empty``, ``taskN/n_unparseable``,
   ``taskN/n_ambiguous``; and ``n``, ``n_volumes``, ``seed``, ``n_resamples``, ``version`` (and ``coverage``,
-  ``n_expected`` when a subset was scored).
+  ``n_expected`` when a subset was scored);
+- with ``judge=``: the model-judged scores of the open tasks, ``taskN/judge_score`` and the rest
+  (:mod:`rad3d_hf.scoring.judge.report`).
 
 Rows are processed in ``id`` order, sums are exact (``math.fsum``, integer counts) and every random draw is seeded, so
 the same predictions give the same report whatever their order.
@@ -31,15 +33,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rad3d_hf.catalogue import TASKS
+from rad3d_hf.data.catalogue import TASKS
 from rad3d_hf.scoring import baselines
 from rad3d_hf.scoring.questions import QuestionResult, check_rows, score_question
 from rad3d_hf.scoring.statistics import CLUSTER_BY, DEFAULT_CLUSTER_BY, DEFAULT_RESAMPLES, DEFAULT_SEED
 from rad3d_hf.scoring.task_metrics import NO_ANSWER, ScoreOptions, score_task
+
+if TYPE_CHECKING:
+    from rad3d_hf.scoring.judge import Judge
 
 __all__ = ["NO_ANSWER", "QuestionResult", "ScoreResult", "score", "score_details"]
 
@@ -64,6 +69,7 @@ def score_details(
     bertscore_model: str | None = None,
     bertscore_layers: int = 17,
     n_expected: int | None = None,
+    judge: Judge | None = None,
 ) -> ScoreResult:
     """Score ``predictions`` (one string per reference row) and keep the per-question results.
 
@@ -94,6 +100,10 @@ def score_details(
     for number, task in TASKS.items():
         if number in by_task:
             score_task(task, by_task[number], rows_by_id, majority, options, out)
+    if judge is not None:
+        from rad3d_hf.scoring.judge.report import add_judge_metrics
+
+        add_judge_metrics(out, questions, rows_by_id, majority, judge, (seed, n_resamples, cluster_by))
 
     out["n"] = len(questions)
     out["n_volumes"] = len({q.volume_name for q in questions})
@@ -119,6 +129,7 @@ def score(
     bertscore_model: str | None = None,
     bertscore_layers: int = 17,
     n_expected: int | None = None,
+    judge: Judge | None = None,
 ) -> dict[str, Any]:
     """Score 3D-RAD predictions: the flat report described in this module's docstring.
 
@@ -136,6 +147,8 @@ def score(
         bertscore_model: a local model folder; also report ``bertscore_f1`` with it (needs ``bert-score``).
         bertscore_layers: the model layer BERTScore reads.
         n_expected: how many questions the full split has, when scoring a subset: adds ``coverage``.
+        judge: a :class:`~rad3d_hf.scoring.judge.Judge`: also judge the open answers (Tasks 1-3) with a model and
+            add the ``judge_*`` keys of :mod:`rad3d_hf.scoring.judge.report`.
     """
     return score_details(
         predictions,
@@ -148,4 +161,5 @@ def score(
         bertscore_model=bertscore_model,
         bertscore_layers=bertscore_layers,
         n_expected=n_expected,
+        judge=judge,
     ).metrics

@@ -50,7 +50,7 @@ def cluster_key(volume_name: str, cluster_by: str) -> str:
     """The bootstrap cluster of a question on ``volume_name``: the volume itself, or its split and patient."""
     if cluster_by == "volume":
         return volume_name
-    from rad3d_hf.volume_names import parse_volume_name
+    from rad3d_hf.data.volume_names import parse_volume_name
 
     name = parse_volume_name(volume_name)
     return f"{name.split}_{name.patient_id}"

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rad3d_hf.catalogue import OPTION_LETTERS
+from rad3d_hf.data.catalogue import OPTION_LETTERS
 
 _FILLERS = ("The answer is ", "I think ", "Findings: ", "It shows ", "")
 _UNREADABLE = ("I cannot tell from this scan.", "Unclear.", "Please consult a radiologist")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.catalogue import OPTION_LETTERS, TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW, TaskInfo
+from rad3d_hf.data.catalogue import OPTION_LETTERS, TEMPORAL_PRESENT_BEFORE, TEMPORAL_PRESENT_NOW, TaskInfo
 from rad3d_hf.scoring import baselines
 from rad3d_hf.scoring.answer_extraction import AMBIGUOUS, UNPARSEABLE
 from rad3d_hf.scoring.intervals import add_intervals, interval_metrics, point_from_sums, question_stats

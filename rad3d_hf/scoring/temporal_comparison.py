@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rad3d_hf.catalogue import OPTION_LETTERS, TEMPORAL_OPTIONS, TEMPORAL_TASKS
+from rad3d_hf.data.catalogue import OPTION_LETTERS, TEMPORAL_OPTIONS, TEMPORAL_TASKS
 from rad3d_hf.scoring import baselines
 
 _CLASS_LETTERS = OPTION_LETTERS[: len(TEMPORAL_OPTIONS)]

@@ -27,7 +27,7 @@ from typing import Literal, get_args
 
 import fsspec
 
-from rad3d_hf.volume_names import CTRATE_SPLIT, parse_volume_name, strip_volume_suffix
+from rad3d_hf.data.volume_names import CTRATE_SPLIT, parse_volume_name, strip_volume_suffix
 
 VolumeFormat = Literal["nifti", "npy"]
 FormatChoice = Literal["auto", "nifti", "npy"]

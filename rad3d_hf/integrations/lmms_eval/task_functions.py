@@ -9,17 +9,19 @@
 - ``doc_to_text`` is the official prompt (:func:`rad3d_hf.prompts.question_prompt`: the question, the choices of a
   closed question, ``Answer:``), with the task's ``pre_prompt`` / ``post_prompt`` around it;
 - ``process_results`` passes each answer on with its reference row, and the ``aggregate_*`` functions score all of a
-  task's answers at once with :func:`rad3d_hf.scoring.score`: the same numbers ``rad3d-hf score`` prints for them.
+  task's answers at once with :func:`rad3d_hf.scoring.score`: the same numbers ``rad3d-hf score`` prints for them;
+  ``judge_score`` (Tasks 1-3) asks the judge ``RAD3D_JUDGE_URL`` / ``RAD3D_JUDGE_MODEL`` name, NaN without one.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rad3d_hf.catalogue import TASKS
+from rad3d_hf.data.catalogue import TASKS
 from rad3d_hf.prompts import question_prompt, target_text
 
 if TYPE_CHECKING:
@@ -29,18 +31,19 @@ if TYPE_CHECKING:
 
 # The report keys each task reports in lmms-eval (all of them are also in `rad3d-hf score`'s report.json).
 TASK_METRICS: dict[int, tuple[str, ...]] = {
-    1: ("bleu1", "rouge1"),
-    2: ("bleu1", "rouge1"),
-    3: ("bleu1", "rouge1", "measurement_exact"),
+    1: ("bleu1", "rouge1", "judge_score"),
+    2: ("bleu1", "rouge1", "judge_score"),
+    3: ("bleu1", "rouge1", "measurement_exact", "judge_score"),
     4: ("accuracy", "balanced_accuracy", "accuracy_official", "unparseable_rate"),
     5: ("accuracy", "macro_f1", "accuracy_official", "unparseable_rate"),
     6: ("accuracy", "macro_f1", "accuracy_official", "unparseable_rate"),
 }
-# What scoring reads from a row; the rest of a document is not carried into the aggregation.
+# What scoring (and a judge, which reads the question) needs of a row; the rest of a document stays behind.
 _REFERENCE_FIELDS = (
-    "id", "task", "subtask", "answer", "volume_name", "patient_id", "question_type", "choices", "answer_choice",
+    "id", "task", "subtask", "question", "answer", "volume_name", "patient_id", "question_type", "choices", "answer_choice",
     "history",
 )  # fmt: skip
+logger = logging.getLogger(__name__)
 _RENDER_CACHE_SIZE = 8
 _renders: OrderedDict[tuple[str, Any, str], list[Image.Image]] = OrderedDict()
 _reports: OrderedDict[tuple[tuple[str, str], ...], dict[str, Any]] = OrderedDict()
@@ -155,6 +158,37 @@ def _aggregate(metric: str, items: Sequence[Mapping[str, Any]]) -> float:
     if task not in TASKS:
         raise ValueError(f"unknown 3D-RAD task {task}")
     return float(score_items(items)[f"task{task}/{metric}"])
+
+
+def judge_from_environment(environ: Mapping[str, str] | None = None) -> Any:
+    """The :class:`~rad3d_hf.scoring.judge.Judge` that ``RAD3D_JUDGE_URL`` and ``RAD3D_JUDGE_MODEL`` describe
+    (``RAD3D_JUDGE_PROMPT``, default ``m3d-aspects``; ``RAD3D_JUDGE_CACHE``, the SQLite file), or None when unset."""
+    from rad3d_hf.scoring.judge import Judge
+
+    environ = os.environ if environ is None else environ
+    url, model = environ.get("RAD3D_JUDGE_URL", "").strip(), environ.get("RAD3D_JUDGE_MODEL", "").strip()
+    if not url and not model:
+        return None
+    if not (url and model):
+        raise ValueError("set both RAD3D_JUDGE_URL and RAD3D_JUDGE_MODEL to judge the open answers (or neither)")
+    prompt = environ.get("RAD3D_JUDGE_PROMPT", "").strip() or "m3d-aspects"
+    cache = environ.get("RAD3D_JUDGE_CACHE", "").strip() or None
+    return Judge(url, model, prompt, cache_path=cache, progress=False)
+
+
+def aggregate_judge_score(items: Sequence[Mapping[str, Any]]) -> float:
+    """Tasks 1-3: the model-judged score (``taskN/judge_score``, 0-1) when ``RAD3D_JUDGE_URL`` and
+    ``RAD3D_JUDGE_MODEL`` name a judge; NaN, with a logged line, when no judge is set (never a guessed number)."""
+    judge = judge_from_environment()
+    if judge is None or not items:
+        if judge is None:
+            logger.warning("judge_score: no judge set (RAD3D_JUDGE_URL, RAD3D_JUDGE_MODEL): reported as NaN")
+        return float("nan")
+    from rad3d_hf.scoring import score
+
+    (task,) = {int(item["reference"]["task"]) for item in items}
+    report = score([i["prediction"] for i in items], [dict(i["reference"]) for i in items], n_resamples=0, judge=judge)
+    return float(report[f"task{task}/judge_score"])
 
 
 def aggregate_bleu1(items: Sequence[Mapping[str, Any]]) -> float:

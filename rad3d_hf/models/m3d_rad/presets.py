@@ -133,28 +133,67 @@ def tiny_config(
     )
 
 
-def phi3_4b_config(*, vocab_size: int = 32068, image_token_id: int = 32064, **temporal: Any) -> M3DRadConfig:
-    """M3D-LaMed-Phi-3-4B's shape: Phi-3-mini-4k (3072 wide, 32 layers) behind M3D's ViT, 256 image tokens.
+@dataclass(frozen=True)
+class LanguageModel:
+    """What tells the released checkpoints' language models apart; both are 32-layer, 32-head, 4,096-position
+    decoders with BOS 1 behind M3D's ViT and 256 image tokens."""
 
-    ``temporal`` (``max_prior_volumes``, ``prior_pooling_size``) makes the temporal variant.
+    config_class: str  # the transformers config class
+    hidden_size: int
+    intermediate_size: int
+    vocab_size: int  # the released tokenizer's, extended by M3D's image tokens
+    image_token_id: int
+    eos_token_id: int
+    pad_token_id: int
+
+
+LANGUAGE_MODELS: dict[str, LanguageModel] = {
+    "phi3-4b": LanguageModel(
+        "Phi3Config", 3072, 8192, vocab_size=32068, image_token_id=32064, eos_token_id=32000, pad_token_id=32000
+    ),
+    "llama2-7b": LanguageModel(
+        "LlamaConfig", 4096, 11008, vocab_size=32004, image_token_id=32000, eos_token_id=2, pad_token_id=0
+    ),
+}
+
+
+def released_config(
+    preset: str, *, vocab_size: int | None = None, image_token_id: int | None = None, **temporal: Any
+) -> M3DRadConfig:
+    """The architecture of ``preset``'s released checkpoint (:data:`LANGUAGE_MODELS`; a temporal preset's base).
+
+    ``vocab_size`` and ``image_token_id`` default to the released tokenizer's; ``temporal`` (``max_prior_volumes``,
+    ``prior_pooling_size``) makes the temporal variant.
     """
-    from transformers import Phi3Config
+    import transformers
 
-    text = Phi3Config(
-        vocab_size=vocab_size,
-        hidden_size=3072,
-        intermediate_size=8192,
+    shape = LANGUAGE_MODELS[base_preset(preset)]
+    text = getattr(transformers, shape.config_class)(
+        vocab_size=shape.vocab_size if vocab_size is None else vocab_size,
+        hidden_size=shape.hidden_size,
+        intermediate_size=shape.intermediate_size,
         num_hidden_layers=32,
         num_attention_heads=32,
         num_key_value_heads=32,
         max_position_embeddings=4096,
         rms_norm_eps=1e-5,
         bos_token_id=1,
-        eos_token_id=32000,
-        pad_token_id=32000,
+        eos_token_id=shape.eos_token_id,
+        pad_token_id=shape.pad_token_id,
         tie_word_embeddings=False,
     )
-    return M3DRadConfig(text_config=text, image_token_id=image_token_id, **temporal)
+    token = shape.image_token_id if image_token_id is None else image_token_id
+    return M3DRadConfig(text_config=text, image_token_id=token, **temporal)
+
+
+def phi3_4b_config(*, vocab_size: int = 32068, image_token_id: int = 32064, **temporal: Any) -> M3DRadConfig:
+    """M3D-LaMed-Phi-3-4B's shape: Phi-3-mini-4k (3072 wide, 32 layers) behind M3D's ViT, 256 image tokens."""
+    return released_config("phi3-4b", vocab_size=vocab_size, image_token_id=image_token_id, **temporal)
+
+
+def llama2_7b_config(*, vocab_size: int = 32004, image_token_id: int = 32000, **temporal: Any) -> M3DRadConfig:
+    """M3D-LaMed-Llama-2-7B's shape: Llama-2-7B (4096 wide, 32 layers) behind M3D's ViT, 256 image tokens."""
+    return released_config("llama2-7b", vocab_size=vocab_size, image_token_id=image_token_id, **temporal)
 
 
 def temporal_kwargs(preset: str) -> dict[str, Any]:
@@ -164,27 +203,6 @@ def temporal_kwargs(preset: str) -> dict[str, Any]:
     spec = TEMPORAL[preset]
     pooling = None if spec.prior_pooling_size is None else list(spec.prior_pooling_size)
     return {"max_prior_volumes": spec.max_prior_volumes, "prior_pooling_size": pooling}
-
-
-def llama2_7b_config(*, vocab_size: int = 32004, image_token_id: int = 32000) -> M3DRadConfig:
-    """M3D-LaMed-Llama-2-7B's shape: Llama-2-7B (4096 wide, 32 layers) behind M3D's ViT, 256 image tokens."""
-    from transformers import LlamaConfig
-
-    text = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=4096,
-        intermediate_size=11008,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=32,
-        max_position_embeddings=4096,
-        rms_norm_eps=1e-5,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=0,
-        tie_word_embeddings=False,
-    )
-    return M3DRadConfig(text_config=text, image_token_id=image_token_id)
 
 
 def tokenizer_corpus(rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -232,16 +250,19 @@ def build_tiny(
 
 
 __all__ = [
+    "LANGUAGE_MODELS",
     "PRESET_NAMES",
     "RECIPES",
     "TEMPORAL",
     "TINY_VISION",
+    "LanguageModel",
     "Recipe",
     "Temporal",
     "base_preset",
     "build_tiny",
     "llama2_7b_config",
     "phi3_4b_config",
+    "released_config",
     "temporal_kwargs",
     "tiny_config",
     "tokenizer_corpus",

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.scan_pairs import EXISTENCE_TASK, existence_labels
+from rad3d_hf.models.m3d_rad.scan_pairs import EXISTENCE_TASK, existence_labels
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,14 @@ import datasets
 import pyarrow as pa
 
 from rad3d_hf import __version__
-from rad3d_hf.catalogue import CITATION, CONFIGS, get_config
-from rad3d_hf.ctrate_metadata import CTRateMetadata, metadata_features, metadata_fields
-from rad3d_hf.prior_volumes import prior_volumes_column, prior_volumes_feature
-from rad3d_hf.qa_tables import (
+from rad3d_hf.data.catalogue import CITATION, CONFIGS, get_config
+from rad3d_hf.data.ctrate_metadata import CTRateMetadata, metadata_features, metadata_fields
+from rad3d_hf.data.prior_volumes import prior_volumes_column, prior_volumes_feature
+from rad3d_hf.data.rows import add_prior_volume_names, split_volume_index
+from rad3d_hf.data.split_volumes import no_split_error, no_volumes_reason
+from rad3d_hf.data.tables import (
     DEFAULT_DATA_DIR,
     SourceFile,
-    add_prior_volume_names,
     declared_empty,
     empty_table_error,
     file_digest,
@@ -38,11 +39,9 @@ from rad3d_hf.qa_tables import (
     header_only_error,
     read_table_columns,
     source_files,
-    split_volume_index,
     table_exists,
     tables_digest,
 )
-from rad3d_hf.split_volumes import no_split_error, no_volumes_reason
 from rad3d_hf.volumes.locator import VolumeFormat, VolumeLocator, check_format_choice
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 
-from rad3d_hf.qa_tables import SourceFile, table_volume_stems
+from rad3d_hf.data.rows import table_volume_stems
+from rad3d_hf.data.tables import SourceFile
 from rad3d_hf.volumes.locator import VolumeLocator
 
 logger = logging.getLogger(__name__)

@@ -1,10 +1,10 @@
 """Tasks 5 and 6 answered by reading each scan on its own: existence questions per scan, composed into a category.
 
 A temporal category states two facts about the finding a question names: is it on the current scan
-(:data:`~rad3d_hf.catalogue.TEMPORAL_PRESENT_NOW`) and was it on an earlier one
-(:data:`~rad3d_hf.catalogue.TEMPORAL_PRESENT_BEFORE`). A model that reads one scan at a time can be asked both, one
+(:data:`~rad3d_hf.data.catalogue.TEMPORAL_PRESENT_NOW`) and was it on an earlier one
+(:data:`~rad3d_hf.data.catalogue.TEMPORAL_PRESENT_BEFORE`). A model that reads one scan at a time can be asked both, one
 Task 4 style question ("Does the CT scan demonstrate emphysema?", Yes/No) per scan of the question, and the category
-follows from those definitions (:func:`~rad3d_hf.catalogue.temporal_letter`). This is the read-every-scan baseline
+follows from those definitions (:func:`~rad3d_hf.data.catalogue.temporal_letter`). This is the read-every-scan baseline
 of longitudinal comparison: it needs no model of several volumes, works with any model that answers Task 4, and sets
 the same model's single-scan answers beside what comparing time points gives it.
 
@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rad3d_hf.catalogue import (
+from rad3d_hf.data.catalogue import (
     EXISTENCE_OPTIONS,
     FINDINGS,
     OPTION_LETTERS,

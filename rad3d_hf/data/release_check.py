@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.qa_tables import has_rows, source_files, table_exists, table_volume_stems
+from rad3d_hf.data.rows import table_volume_stems
+from rad3d_hf.data.tables import has_rows, source_files, table_exists
 from rad3d_hf.volumes.decode import read_volume, read_volume_header
 from rad3d_hf.volumes.errors import VolumeError
 from rad3d_hf.volumes.locator import FolderContents, VolumeLocator

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rad3d_hf.volume_names import parse_volume_name, strip_volume_suffix
+from rad3d_hf.data.volume_names import parse_volume_name, strip_volume_suffix
 from rad3d_hf.volumes.header import VolumeHeader
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("VolumeName", "XYSpacing", "ZSpacing", "RescaleSlope", "RescaleIntercept")

@@ -1,6 +1,7 @@
 import pytest
 
-from rad3d_hf.qa_tables import QATableError, parse_history, read_rows
+from rad3d_hf.data.rows import read_rows
+from rad3d_hf.data.tables import QATableError, parse_history
 from tests.qa_table_files import closed_row, open_row, write_table
 
 Q4 = "Does the CT show a lung nodule?"

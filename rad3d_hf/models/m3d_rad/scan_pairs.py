@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rad3d_hf.catalogue import (
+from rad3d_hf.data.catalogue import (
     EXISTENCE_OPTIONS,
     OPTION_LETTERS,
     TEMPORAL_OPTIONS,

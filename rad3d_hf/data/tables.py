@@ -1,65 +1,157 @@
-"""Read and validate the published 3D-RAD QA tables into rows of the package's schema.
+"""One QA table, from finding it to its checked columns: where the tables are (paths per split and config,
+existence), opening them (text with named encoding errors), their content digests (so caches notice a table edited in
+place), and reading one into validated columns.
 
-The tables live under ``<data_dir>/<split>/<Task folder>/<Subtask>.csv`` (see :mod:`rad3d_hf.catalogue`); ``data_dir``
-is a local folder or any fsspec URL (the default is the Hub dataset ``hf://datasets/Tang-xiaoxiao/3D-RAD``). Every check
-failure raises :class:`QATableError` naming the file, line and column; nothing is dropped or repaired. The published
-quirks are kept because they are part of the benchmark (the 9 duplicated rows of test ``Size.csv`` get distinct ids,
-since an id is the row's position in its file).
+The tables live under ``<data_dir>/<split>/<Task folder>/<Subtask>.csv`` (see :mod:`rad3d_hf.data.catalogue`);
+``data_dir`` is a local folder or any fsspec URL (the default is the Hub dataset ``hf://datasets/Tang-xiaoxiao/3D-RAD``).
+Every check failure raises :class:`QATableError` naming the file, line and column; nothing is dropped or repaired. The
+published quirks are kept because they are part of the benchmark (the 9 duplicated rows of test ``Size.csv`` get
+distinct ids, since an id is the row's position in its file). A table with a header and no rows is an error (every
+published table holds questions), unless its folder declares it empty (:func:`declared_empty`).
 """
 
 from __future__ import annotations
 
 import csv
-import functools
+import errno
+import hashlib
+import io
 import json
 import os
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import fsspec
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 
-from rad3d_hf.catalogue import (
+from rad3d_hf.data.catalogue import (
     CSV_HEADER,
     EMPTY_FIELD,
     OPTION_LETTERS,
     SOURCE_QUESTION_TYPES,
+    Subtask,
+    TaskInfo,
+    get_config,
 )
-from rad3d_hf.table_files import (
-    DEFAULT_DATA_DIR,
-    QATableError,
-    SourceFile,
-    file_digest,
-    not_utf8,
-    open_text,
-    source_file_path,
-    source_files,
-    table_exists,
-    tables_digest,
-)
-from rad3d_hf.volume_names import VolumeName, parse_volume_name
+from rad3d_hf.data.volume_names import VolumeName, parse_volume_name
 
-__all__ = [
-    "DEFAULT_DATA_DIR",
-    "QATableError",
-    "SourceFile",
-    "add_prior_volume_names",
-    "declared_empty",
-    "empty_table_error",
-    "file_digest",
-    "parse_history",
-    "read_rows",
-    "read_table",
-    "read_table_columns",
-    "source_file_path",
-    "source_files",
-    "split_volume_index",
-    "table_exists",
-    "table_volume_stems",
-    "tables_digest",
-]
+DEFAULT_DATA_DIR = "hf://datasets/Tang-xiaoxiao/3D-RAD"
+
+
+class QATableError(ValueError):
+    """A QA table that does not follow the published format; the message names file, line and column."""
+
+    def __init__(self, path: str, line: int | None, column: str | None, problem: str) -> None:
+        self.path, self.line, self.column, self.problem = path, line, column, problem
+        where = path + (f", line {line}" if line is not None else "") + (f", column {column!r}" if column else "")
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One QA table: the (task, subtask) it holds, in which split, and where it is."""
+
+    task: TaskInfo
+    subtask: Subtask
+    split: str
+    path: str
+
+
+def source_file_path(data_dir: str, split: str, task: TaskInfo, subtask: Subtask) -> str:
+    return f"{str(data_dir).rstrip('/')}/{split}/{task.folder}/{subtask.file_name}"
+
+
+def source_files(data_dir: str, split: str, config: str = "all") -> list[SourceFile]:
+    """The tables that ``config`` reads in ``split``, in catalogue order."""
+    spec = get_config(config)
+    if split not in spec.splits:
+        raise ValueError(f"config {config!r} has no {split!r} split; it offers {', '.join(spec.splits)}")
+    return [SourceFile(t, s, split, source_file_path(data_dir, split, t, s)) for t, s in spec.files(split)]
+
+
+def table_exists(path: str) -> bool:
+    """Whether something exists at ``path`` (local or fsspec URL): a file, or a folder or broken link that reading
+    then names as such, rather than reporting the table as missing."""
+    fs, inner = fsspec.core.url_to_fs(path)
+    if fs.isfile(inner) or fs.exists(inner):
+        return True
+    return "://" not in path and os.path.lexists(inner)
+
+
+def open_text(path: str) -> io.TextIOBase:
+    try:
+        if "://" not in path and os.path.islink(path) and not os.path.exists(path):
+            raise OSError(errno.ELOOP if _is_link_loop(path) else errno.ENOENT, "a broken symbolic link")
+        return fsspec.open(path, "r", encoding="utf-8-sig", newline="").open()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"QA table {path} not found; point data_dir at a folder holding the 3D-RAD 'train/' and 'test/' tables "
+            f"(the published CSVs: {DEFAULT_DATA_DIR})"
+        ) from None
+    except IsADirectoryError:
+        raise QATableError(path, None, None, "is a folder, not a CSV file") from None
+    except OSError as error:
+        raise QATableError(path, None, None, f"cannot be opened: {error.strerror or error}") from None
+
+
+def _is_link_loop(path: str) -> bool:
+    try:
+        os.stat(path)
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    return False
+
+
+def not_utf8(path: str) -> QATableError:
+    """The error for a table that is not UTF-8 text, naming the line and byte of the first invalid sequence."""
+    with fsspec.open(path, "rb") as handle:
+        data = handle.read()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return QATableError(path, None, None, "not UTF-8 text: it is UTF-16 (byte order mark); save it as UTF-8")
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        problem = f"not UTF-8 text: byte {data[error.start]:#04x} at byte {column} of the line"
+        return QATableError(path, line, None, problem)
+    return QATableError(path, None, None, "not UTF-8 text")
+
+
+def tables_digest(data_dir: str, splits: Iterable[str] = ("train", "test")) -> str:
+    """A digest of the content of every table ``splits`` can hold under a local ``data_dir`` (absent ones count as
+    absent): hashed byte for byte (BLAKE2b: 0.2-0.4 s for the 27 MB of published tables on a 2-core machine), so a table edited in place
+    is noticed even when its size and modification time are restored.
+
+    A remote ``data_dir`` (an fsspec URL) is not downloaded to be hashed: its digest is its URL, so pin a revision
+    (``hf://datasets/Tang-xiaoxiao/3D-RAD@<commit>``) to make it exact."""
+    digest = hashlib.blake2b(digest_size=16)
+    if "://" in data_dir:
+        digest.update(f"remote:{data_dir}".encode())
+        return digest.hexdigest()
+    for split in splits:
+        for source in source_files(data_dir, split, "all"):
+            digest.update(f"{split}/{source.task.folder}/{source.subtask.file_name}\0".encode())
+            digest.update(file_digest(source.path).encode() + b"\0")
+    return digest.hexdigest()
+
+
+def file_digest(path: str) -> str:
+    """BLAKE2b of a local file's bytes, ``"absent"`` when there is none; a remote file's digest is its URL."""
+    if "://" in path:
+        return hashlib.blake2b(f"remote:{path}".encode(), digest_size=16).hexdigest()
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except FileNotFoundError:
+        return "absent"
+    except OSError as error:  # a folder or a link loop: reading the table names it
+        return f"unreadable-{error.errno}"
+    return digest.hexdigest()
+
 
 _HISTORY = re.compile(r"\[\s*([01](?:\s*,\s*[01])*)\s*\]")
 
@@ -74,10 +166,10 @@ def parse_history(question: str) -> list[int]:
 
 def read_table(source: SourceFile) -> Iterator[dict[str, Any]]:
     """Validated rows of one table, without prior volumes (see :func:`read_rows`)."""
-    yield from _rows(read_table_columns(source))
+    yield from rows_of(read_table_columns(source))
 
 
-def _rows(columns: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+def rows_of(columns: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
     """Column lists as row dicts; list fields are copied because the columns share them between rows."""
     names = list(columns)
     list_fields = [n for n in ("choices", "history", "prior_volume_names") if n in columns]
@@ -242,99 +334,6 @@ def table_volume_name(value: str) -> VolumeName:
     if not value.endswith(".nii.gz"):
         raise ValueError(f"volume name {value!r} lacks the published '.nii.gz' suffix")
     return parse_volume_name(value)
-
-
-def _volume_stems(source: SourceFile) -> list[str]:
-    """The volume stems a table names ([] when the table is absent), for the split's earlier-scan index.
-
-    Arrow reads every column (as strings, which also checks the text is UTF-8 and every row has the header's fields)
-    in a fraction of the time of the validating reader. Whenever that read, the header or any name is not as
-    published, the table goes through :func:`read_table_columns`, which raises the error naming file, line and
-    column: no table silently contributes fewer (or other) names than it holds."""
-    if not table_exists(source.path):
-        return []  # a table the user does not have holds no earlier scans to point at
-    fs, inner = fsspec.core.url_to_fs(source.path)
-    options = pa_csv.ConvertOptions(column_types=dict.fromkeys(CSV_HEADER, pa.string()))
-    try:
-        with fs.open(inner, "rb") as handle:
-            table = pa_csv.read_csv(handle, convert_options=options)
-    except (OSError, pa.ArrowInvalid, KeyError):
-        table = None
-    if table is not None and tuple(table.column_names) == CSV_HEADER and table.num_rows:
-        names = set(table.column("VolumeName").to_pylist())
-        try:
-            parsed = [table_volume_name(v) for v in names if isinstance(v, str)]
-        except ValueError:
-            parsed = []
-        if len(parsed) == len(names) and all(p.split == source.split for p in parsed):
-            return [p.stem for p in parsed]
-    return read_table_columns(source)["volume_name"]
-
-
-def table_volume_stems(sources: Iterable[SourceFile]) -> set[str]:
-    """The distinct volume stems the present tables among ``sources`` name (read fast; errors name the table)."""
-    stems: set[str] = set()
-    for source in sources:
-        stems.update(_volume_stems(source))
-    return stems
-
-
-def split_volume_index(data_dir: str, split: str, digest: str | None = None) -> dict[int, dict[str, tuple[int, ...]]]:
-    """Every volume named anywhere in a split's tables: patient -> scan letter -> reconstructions (sorted).
-
-    Tables absent from ``data_dir`` are left out, so a folder holding only some tasks still loads; a table that is
-    present but cannot be read is a :class:`QATableError` naming it, whichever config is being read. The index is
-    cached per ``digest`` (:func:`tables_digest` of the split, computed when not given), so edited tables are read
-    again."""
-    return _split_volume_index(data_dir, split, digest or tables_digest(data_dir, (split,)))
-
-
-@functools.lru_cache(maxsize=8)
-def _split_volume_index(data_dir: str, split: str, digest: str) -> dict[int, dict[str, tuple[int, ...]]]:
-    stems = table_volume_stems(source_files(data_dir, split, "all"))
-    found: dict[int, dict[str, set[int]]] = {}
-    for stem in stems:
-        name = parse_volume_name(stem)
-        found.setdefault(name.patient_id, {}).setdefault(name.scan, set()).add(name.reconstruction)
-    return {pid: {scan: tuple(sorted(recs)) for scan, recs in scans.items()} for pid, scans in found.items()}
-
-
-def prior_volume_names(name: VolumeName, index: dict[int, dict[str, tuple[int, ...]]]) -> list[str]:
-    """Earlier scans of the same patient in the split, oldest first: one volume per earlier scan letter, the same
-    reconstruction number when that scan has it, else its lowest."""
-    out = []
-    for scan, recs in sorted(index.get(name.patient_id, {}).items()):
-        if scan >= name.scan:
-            continue
-        rec = name.reconstruction if name.reconstruction in recs else recs[0]
-        out.append(VolumeName(name.split, name.patient_id, scan, rec).stem)
-    return out
-
-
-def add_prior_volume_names(
-    columns: dict[str, list[Any]], index: dict[int, dict[str, tuple[int, ...]]], cache: dict[str, list[str]]
-) -> None:
-    """Add the ``prior_volume_names`` column to a table's columns; ``cache`` (stem -> names) is shared by a split's
-    tables, since a volume carries up to 18 questions."""
-    for stem in set(columns["volume_name"]) - cache.keys():
-        cache[stem] = prior_volume_names(parse_volume_name(stem), index)
-    columns["prior_volume_names"] = [cache[stem] for stem in columns["volume_name"]]
-
-
-def read_rows(data_dir: str | None, split: str, config: str = "all") -> Iterator[dict[str, Any]]:
-    """Rows of ``config`` in ``split`` in the package's schema (no ``volume``), in catalogue and file order.
-
-    A table with a header and no rows is an error naming it (every published table holds questions, so such a file
-    is a failed download), unless the folder declares it empty (:func:`declared_empty`)."""
-    data_dir = str(data_dir or DEFAULT_DATA_DIR)
-    index = split_volume_index(data_dir, split)
-    priors: dict[str, list[str]] = {}
-    for source in source_files(data_dir, split, config):
-        columns = read_table_columns(source)
-        if not columns["id"] and not declared_empty(data_dir, source):
-            raise empty_table_error([source])
-        add_prior_volume_names(columns, index, priors)
-        yield from _rows(columns)
 
 
 def declared_empty(data_dir: str, source: SourceFile) -> bool:
