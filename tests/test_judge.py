@@ -236,7 +236,7 @@ def test_cli_scores_the_demo_with_a_judge(tmp_path: Path, capsys) -> None:
         printed = capsys.readouterr().out
         first = log.requests
         assert first > 0
-        assert main([*argv, "--no-figure", "--quiet"]) == 0
+        assert main([*argv, "--no-figure", "--quiet", "--model-name", "demo-model"]) == 0
         assert log.requests == first
         bad = ["score", str(predictions), "--demo", "--judge-url", url + "/nope", "--judge-model", "m"]
         assert main([*bad, "--out", str(tmp_path / "o2"), "--judge-cache", str(tmp_path / "c2.sqlite3")]) == 2
@@ -245,6 +245,13 @@ def test_cli_scores_the_demo_with_a_judge(tmp_path: Path, capsys) -> None:
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["task1/judge_n"] > 0 and report["task1/judge_score_ci95_low"] <= report["task1/judge_score"]
     assert "task4/judge_score" not in report
+    # the results record names the judge and carries the judged score with its interval
+    from rad3d_hf.scoring.results_record import read_results
+
+    record = read_results(tmp_path / "out" / "results.json")
+    assert record["judge"]["model"] == "judge-m" and record["judge"]["prompt"] == "m3d-aspects/1"
+    judged = record["tasks"]["task1"]["metrics"]["judge_score"]
+    assert judged["value"] == report["task1/judge_score"] and judged["ci95"][0] <= judged["value"]
     assert main(["score", str(predictions), "--demo", "--judge-model", "m"]) == 2
     assert "--judge-model needs --judge-url" in capsys.readouterr().err
 

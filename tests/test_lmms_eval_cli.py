@@ -146,6 +146,12 @@ def test_lmms_eval_runs_report_what_rad3d_hf_score_gives(tmp_path: Path) -> None
         for metric in METRICS:
             assert shown[f"{metric},none"] == pytest.approx(report[f"task4/{metric}"], abs=1e-12), (output, metric)
     assert "LMMS_EVAL_REQUEST_FAILED" not in (tmp_path / "api.jsonl").read_text()
+    # what lmms-eval's results file says of each run travels beside the predictions, for the results record
+    api_run = json.loads((tmp_path / "api.jsonl.params.json").read_text())
+    m3d_run = json.loads((tmp_path / "m3d.jsonl.params.json").read_text())
+    assert api_run["model"] == "fixture" and api_run["max_new_tokens"] == 256 and api_run["temperature"] == 0
+    assert m3d_run["model"] == str(model) and m3d_run["lmms_eval"]["model"] == "m3d_rad"
+    assert m3d_run["max_new_tokens"] == 6  # the run's --gen_kwargs, as lmms-eval applied them
     assert 0 < api["task4/accuracy"] < 1 and api["task4/unparseable_rate"] > 0  # the fixture's mixed answer forms
 
 

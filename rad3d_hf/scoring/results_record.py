@@ -147,7 +147,7 @@ def _metric_entry(report: Mapping[str, Any], key: str) -> dict[str, Any]:
 def _task_entry(number: int, report: Mapping[str, Any], questions: Sequence[QuestionResult]) -> dict[str, Any]:
     task = TASKS[number]
     prefix = f"task{number}/"
-    metrics = headline_metrics(number, report)
+    metrics = [*headline_metrics(number, report), *(["judge_score"] if f"{prefix}judge_score" in report else [])]
     subtasks = {}
     for sub in task.subtasks:
         key = f"{prefix}{sub.name}/"
@@ -234,6 +234,9 @@ def results_record(
             "interval": "95% percentile bootstrap over clusters; task value = unweighted mean of its subtasks",
             "closed_rules": CLOSED_RULES,
         },
+        # the model that judged the open answers, where one did (rad3d_hf.scoring.judge)
+        "judge": {k: report[f"judge_{k}"] for k in ("model", "prompt", "endpoint", "scale") if f"judge_{k}" in report}
+        or None,
         "tables_digest": tables_digest,
         "split": split,
         "configs": list(configs) if configs is not None else None,
