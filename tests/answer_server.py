@@ -12,7 +12,9 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.local_server import send_json, serving
 
 CLOSED_ANSWERS = ("A. Yes", "B", "The answer is B.", "I cannot tell.", "Yes", "C. New lesion")
 OPEN_ANSWERS = ("A nodule in the right upper lobe.", "No abnormality.", "12 mm", "")
@@ -57,12 +59,7 @@ def _handler(log: AnswerLog, lock: threading.Lock) -> type[BaseHTTPRequestHandle
                 ],
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             }
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, 200, reply)
 
     return Handler
 
@@ -71,13 +68,5 @@ def _handler(log: AnswerLog, lock: threading.Lock) -> type[BaseHTTPRequestHandle
 def answer_server() -> Iterator[tuple[str, AnswerLog]]:
     """``(base_url, log)`` of a server running for the duration of the ``with`` block."""
     log = AnswerLog()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(log, threading.Lock()))
-    server.timeout = 5
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", log
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_handler(log, threading.Lock())) as base_url:
+        yield base_url, log

@@ -16,7 +16,9 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.local_server import send_json, serving
 
 SCORE_FORMS = ("Score: {v}", "Score: {v}.0", "Aspects: 2 of 3 matched.\n{v}/100", "**Score:** {v}")
 VERDICT_FORMS = ("Verdict: {w}", "**Verdict:** {w}", "{W}. The answers agree in meaning.")
@@ -88,15 +90,7 @@ def _handler(log: JudgeLog, lock: threading.Lock) -> type[BaseHTTPRequestHandler
                 "object": "chat.completion",
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
             }
-            data = json.dumps(reply).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):  # the client gave up on a slow reply
-                pass
+            send_json(self, status, reply)
 
     return Handler
 
@@ -105,12 +99,5 @@ def _handler(log: JudgeLog, lock: threading.Lock) -> type[BaseHTTPRequestHandler
 def judge_server(delay: float = 0.0) -> Iterator[tuple[str, JudgeLog]]:
     """``(base_url, log)`` of a judge server running for the ``with`` block."""
     log = JudgeLog(delay=delay)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(log, threading.Lock()))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", log
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_handler(log, threading.Lock())) as base_url:
+        yield base_url, log

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import random
 import re
 import shutil
@@ -220,6 +221,8 @@ def test_page_sorts_itself_and_draws_the_figures(board, tmp_path):
     assert colors is not None and len(colors) > 20  # points, bars, text: not a blank area
     white = max(count for count, rgb in colors if rgb == (255, 255, 255))
     assert white < 0.97 * figure.width * figure.height
+    if os.environ.get("RAD3D_SAVE_SCREENSHOT"):  # the documents' screenshot of this page, remade on request
+        _run_browser(tmp_path, url, f"--screenshot={os.environ['RAD3D_SAVE_SCREENSHOT']}", "--window-size=1400,1640")
 
 
 def test_score_then_leaderboard_from_the_command_line(tmp_path, capsys):

@@ -240,3 +240,19 @@ def test_the_readme_release_blocks_run_on_the_replica(release_replica, tmp_path,
     result = json.loads((tmp_path / "verify.json").read_text())
     assert (tmp_path / "verify.png").stat().st_size > 10_000
     assert not [m for m in result["mismatches"] if "volume" in m and "named" not in m], result["mismatches"]
+
+
+def test_one_load_lists_the_archive_once(release_replica, tmp_path, monkeypatch):
+    """Resolving the format, choosing the splits and attaching the volumes read one listing (a remote folder's
+    listing costs requests)."""
+    listings = []
+    original = VolumeLocator.contents
+
+    def counted(self):
+        if self._contents is None:
+            listings.append(self.volumes_dir)
+        return original(self)
+
+    monkeypatch.setattr(VolumeLocator, "contents", counted)
+    assert len(_load(release_replica, tmp_path, split="test"))
+    assert listings == [str(release_replica[1])]

@@ -182,7 +182,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
             if volumes_dir is None and config_kwargs.get("demo"):
                 volumes_dir = os.path.join(str(config_kwargs["data_dir"]), "volumes")
             if volumes_dir is not None:
-                config_kwargs["volume_format"] = VolumeLocator(str(volumes_dir)).volume_format
+                config_kwargs["volume_format"] = self._locator(str(volumes_dir)).volume_format
         return super()._create_builder_config(config_name, custom_features, config_id, **config_kwargs)
 
     def _resolved_dirs(self) -> tuple[str, str | None]:
@@ -193,11 +193,23 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
             return str(root), self.config.volumes_dir or str(root / "volumes")
         return str(self.config.data_dir or DEFAULT_DATA_DIR), self.config.volumes_dir
 
+    def _locator(self, volumes_dir: str) -> VolumeLocator:
+        """The folder's locator, listed once per builder: resolving "auto", choosing the splits and attaching the
+        volumes all read the same listing (a remote folder is not listed three times)."""
+        locators: dict[str, VolumeLocator] = self.__dict__.setdefault("_locators", {})
+        if volumes_dir not in locators:
+            locators[volumes_dir] = VolumeLocator(volumes_dir)
+        return locators[volumes_dir]
+
     def _volume_format(self, volumes_dir: str) -> VolumeFormat:
         """The config's format; "auto" (a config made without the builder) is resolved from the folder."""
         if self.config.volume_format == "auto":
-            self.config.volume_format = VolumeLocator(volumes_dir).volume_format
+            self.config.volume_format = self._locator(volumes_dir).volume_format
         return self.config.volume_format  # type: ignore[return-value]
+
+    def _config_locator(self, volumes_dir: str) -> VolumeLocator:
+        """The locator in the config's format (resolved, or given), over the one listing."""
+        return self._locator(volumes_dir).with_format(self._volume_format(volumes_dir))
 
     def _info(self) -> datasets.DatasetInfo:
         self.config.validate()
@@ -227,7 +239,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         data_dir, volumes_dir = self._resolved_dirs()
         if self.config.prior_volumes and volumes_dir is None:
             raise ValueError("prior_volumes=True needs volumes: pass volumes_dir (or demo=True)")
-        locator = VolumeLocator(volumes_dir, self._volume_format(volumes_dir)) if volumes_dir is not None else None
+        locator = self._config_locator(volumes_dir) if volumes_dir is not None else None
         generators = []
         header_only: list[list[SourceFile]] = []
         no_volumes: list[str] = []
@@ -251,9 +263,10 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
                 header_only.append(sources)
                 logger.warning("%s: the %s split is left out", header_only_error(sources), split)
                 continue
-            failed = [s for s in empty if not declared_empty(data_dir, s)]  # the demo declares its empty subtasks
-            if failed:
-                raise empty_table_error(failed)
+            if empty:  # the demo declares the subtasks it leaves empty in its manifest
+                declared = declared_empty(data_dir)
+                if failed := [s for s in empty if s.path not in declared]:
+                    raise empty_table_error(failed)
             if locator is not None:
                 # The published archive holds the test volumes alone: a split none of whose volumes is there is left
                 # out (as a split whose tables are absent), so split="test" loads; a split with some is kept, and its
@@ -290,7 +303,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
         sources = [s for s in source_files(data_dir, split, self.config.name) if table_exists(s.path)]
         if not sources:
             return None
-        return self._no_volumes_reason(VolumeLocator(volumes_dir, self._volume_format(volumes_dir)), sources, split)
+        return self._no_volumes_reason(self._config_locator(volumes_dir), sources, split)
 
     def _explained(self, error: ValueError, split: Any) -> ValueError:
         reason = self._left_out_reason(str(split)) if isinstance(split, (str, datasets.Split)) else None
@@ -313,7 +326,7 @@ class ThreeDRad(datasets.ArrowBasedBuilder):
     def _generate_tables(
         self, sources: list[SourceFile], data_dir: str, volumes_dir: str | None
     ) -> Iterator[tuple[str, pa.Table]]:
-        locator = VolumeLocator(volumes_dir, self._volume_format(volumes_dir)) if volumes_dir is not None else None
+        locator = self._config_locator(volumes_dir) if volumes_dir is not None else None
         files = self.config.metadata_files
         metadata = CTRateMetadata.from_csv(*([files] if isinstance(files, str) else files)) if files else None
         schema = self.info.features.arrow_schema

@@ -118,9 +118,12 @@ def read_rows(data_dir: str | None, split: str, config: str = "all") -> Iterator
     data_dir = str(data_dir or DEFAULT_DATA_DIR)
     index = split_volume_index(data_dir, split)
     priors: dict[str, list[str]] = {}
+    declared: frozenset[str] | None = None
     for source in source_files(data_dir, split, config):
         columns = read_table_columns(source)
-        if not columns["id"] and not declared_empty(data_dir, source):
-            raise empty_table_error([source])
+        if not columns["id"]:
+            declared = declared_empty(data_dir) if declared is None else declared
+            if source.path not in declared:
+                raise empty_table_error([source])
         add_prior_volume_names(columns, index, priors)
         yield from rows_of(columns)

@@ -336,17 +336,18 @@ def table_volume_name(value: str) -> VolumeName:
     return parse_volume_name(value)
 
 
-def declared_empty(data_dir: str, source: SourceFile) -> bool:
-    """Whether ``data_dir/manifest.json`` lists ``source`` under ``"tables"`` with 0 questions, as the demo source
-    declares the subtasks it leaves empty. Read only when a table turns out empty."""
-    manifest_path = f"{data_dir.rstrip('/')}/manifest.json"
+def declared_empty(data_dir: str) -> frozenset[str]:
+    """The paths of the tables ``data_dir/manifest.json`` lists under ``"tables"`` with 0 questions, as the demo source
+    declares the subtasks it leaves empty (none without a manifest). Read once, where a table turns out empty."""
+    root = data_dir.rstrip("/")
     try:
-        with fsspec.open(manifest_path, "rt", encoding="utf-8") as handle:
+        with fsspec.open(f"{root}/manifest.json", "rt", encoding="utf-8") as handle:
             declared = json.load(handle).get("tables") or {}
     except (OSError, ValueError, AttributeError):
-        return False
-    relative = source.path[len(data_dir.rstrip("/")) + 1 :] if source.path.startswith(data_dir.rstrip("/")) else ""
-    return isinstance(declared, dict) and declared.get(relative.replace(os.sep, "/")) == 0
+        return frozenset()
+    if not isinstance(declared, dict):
+        return frozenset()
+    return frozenset(f"{root}/{relative}" for relative, count in declared.items() if count == 0)
 
 
 def empty_table_error(sources: list[SourceFile]) -> QATableError:

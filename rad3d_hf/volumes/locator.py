@@ -138,6 +138,12 @@ class VolumeLocator:
             self._contents = contents
         return self._contents
 
+    def with_format(self, volume_format: str) -> VolumeLocator:
+        """A locator of ``volume_format`` over this one's listing (the folder is not listed again)."""
+        other = VolumeLocator(self.volumes_dir, volume_format)
+        other._contents = self.contents()
+        return other
+
     @property
     def volume_format(self) -> VolumeFormat:
         """The format in use: the one asked for, or (auto) the one the folder holds."""
